@@ -1,0 +1,6 @@
+//! Collectors for `evident`: each talks to one system and returns redacted
+//! observations. Collectors do I/O and nothing else; checks (in
+//! `evident-policies`) decide.
+#![forbid(unsafe_code)]
+
+pub mod host;

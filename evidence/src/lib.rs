@@ -1,0 +1,9 @@
+//! Evidence records, canonical encoding, the append-only Merkle ledger,
+//! checkpoint signing and offline verification for `evident`.
+//!
+//! This crate has no network client in its dependency tree so that an
+//! auditor can build and read the `evident-verify` binary quickly.
+#![forbid(unsafe_code)]
+
+pub mod canonical;
+pub mod record;

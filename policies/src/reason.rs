@@ -1,0 +1,101 @@
+//! Stable, machine-readable reason codes carried by every finding.
+//!
+//! A code never changes meaning once released; `docs/reason-codes.md` lists
+//! them and a test snapshots the set, so a rename is a visible decision.
+
+use serde::Serialize;
+
+macro_rules! reason_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal ),+ $(,)?) => {
+        /// Why a finding has its status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[non_exhaustive]
+        pub enum ReasonCode {
+            $( $(#[doc = $doc])* #[serde(rename = $code)] $variant, )+
+        }
+
+        impl ReasonCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ReasonCode] = &[ $( ReasonCode::$variant ),+ ];
+
+            /// The stable string written into evidence records.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ReasonCode::$variant => $code ),+ }
+            }
+
+            /// The documentation of the code.
+            pub fn description(self) -> &'static str {
+                match self { $( ReasonCode::$variant => concat!($($doc),+).trim_ascii() ),+ }
+            }
+        }
+    };
+}
+
+reason_codes! {
+    // --- generic ---
+    /// The observation could not be interpreted by the check (collector bug or corrupted data).
+    ObservationMalformed = "observation_malformed",
+    /// The state could not be read because the agent lacks privileges (for example it needs root).
+    PermissionDenied = "permission_denied",
+    /// The state could not be read for another reason (I/O error, unexpected format).
+    Unreadable = "unreadable",
+    /// A program the check relies on is not installed or failed to run.
+    ToolUnavailable = "tool_unavailable",
+    /// The component the check examines is not present on this target.
+    ComponentAbsent = "component_absent",
+
+    // --- host: sshd ---
+    /// sshd does not accept password or keyboard-interactive authentication.
+    SshPasswordAuthDisabled = "ssh_password_auth_disabled",
+    /// sshd accepts password or keyboard-interactive authentication.
+    SshPasswordAuthEnabled = "ssh_password_auth_enabled",
+    /// sshd refuses root logins, or allows them with keys only.
+    SshRootLoginRestricted = "ssh_root_login_restricted",
+    /// sshd permits root logins with a password.
+    SshRootLoginPermitted = "ssh_root_login_permitted",
+    /// sshd permits empty passwords.
+    SshEmptyPasswordsPermitted = "ssh_empty_passwords_permitted",
+
+    // --- host: time synchronisation ---
+    /// The kernel clock is synchronised and a time daemon runs.
+    TimeSynchronized = "time_synchronized",
+    /// The kernel reports the clock as not synchronised.
+    TimeNotSynchronized = "time_not_synchronized",
+    /// No time synchronisation daemon is running.
+    TimeDaemonNotRunning = "time_daemon_not_running",
+
+    // --- host: updates ---
+    /// No security update is pending.
+    UpdatesNoneSecurityPending = "updates_none_security_pending",
+    /// One or more security updates are pending.
+    UpdatesSecurityPending = "updates_security_pending",
+    /// The package index is older than the allowed age, so pending updates cannot be known.
+    UpdatesIndexStale = "updates_index_stale",
+    /// No package index from a security archive is present.
+    UpdatesIndexMissing = "updates_index_missing",
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_documented() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ReasonCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate reason code {s}");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{s} is not snake_case"
+            );
+            assert!(!code.description().is_empty(), "{s} has no description");
+        }
+    }
+}
