@@ -67,8 +67,10 @@ mod tests {
 
     #[test]
     fn sorts_nested_keys_and_drops_whitespace() {
-        let v: Value = serde_json::from_str(r#"{ "b": 1, "a": {"z": [1, {"y": null, "x": true}], "c": "é\n"} }"#)
-            .expect("test json");
+        let v: Value = serde_json::from_str(
+            r#"{ "b": 1, "a": {"z": [1, {"y": null, "x": true}], "c": "é\n"} }"#,
+        )
+        .expect("test json");
         assert_eq!(
             String::from_utf8(to_canonical(&v)).expect("utf8"),
             r#"{"a":{"c":"é\n","z":[1,{"x":true,"y":null}]},"b":1}"#

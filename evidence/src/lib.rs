@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod canonical;
+pub mod merkle;
 pub mod record;
