@@ -1,0 +1,237 @@
+//! Statement of Applicability: all 93 controls with their applicability,
+//! justification and an implementation status derived from evidence.
+//!
+//! Pure: the caller reads decisions and finding records from the ledger.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use evident_evidence::record::{FindingRecord, Status};
+use serde::Serialize;
+
+use crate::catalog::{self, Control};
+
+/// Max evidence age for a check this build no longer knows.
+pub const DEFAULT_MAX_AGE_DAYS: u32 = 30;
+
+/// The applicability decision for one control.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// `Some(true)` applicable, `Some(false)` excluded, `None` undecided.
+    pub applicable: Option<bool>,
+    /// Justification of the inclusion or exclusion.
+    pub justification: Option<String>,
+}
+
+/// Implementation status of a control, derived from its latest evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Implementation {
+    /// Every latest finding is fresh and passing.
+    Passing,
+    /// A fresh latest finding fails.
+    Failing,
+    /// A fresh latest finding is an error (and none fails).
+    Error,
+    /// Some latest evidence is older than its check's maximum age.
+    Stale,
+    /// No check has evaluated the control (or every finding was not applicable).
+    NotEvaluated,
+}
+
+impl Implementation {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Implementation::Passing => "passing",
+            Implementation::Failing => "failing",
+            Implementation::Error => "error",
+            Implementation::Stale => "stale",
+            Implementation::NotEvaluated => "not_evaluated",
+        }
+    }
+}
+
+/// One row of the SoA.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoaRow {
+    /// Control id, `A.8.5`.
+    pub control: String,
+    /// Theme name.
+    pub theme: &'static str,
+    /// Short title.
+    pub title: String,
+    /// Applicability decision.
+    pub applicable: Option<bool>,
+    /// Justification.
+    pub justification: Option<String>,
+    /// Status derived from the latest evidence.
+    pub implementation: Implementation,
+    /// Time of the newest evidence behind the status.
+    pub last_evidence_at: Option<DateTime<Utc>>,
+    /// Record ids of the latest findings behind the status.
+    pub record_ids: Vec<String>,
+}
+
+/// Build the SoA as it stands at `at`, from the decisions in force then and
+/// every finding record recorded up to then (later records are ignored).
+pub fn build(
+    decisions: &BTreeMap<String, Decision>,
+    findings: &[FindingRecord],
+    at: DateTime<Utc>,
+) -> Vec<SoaRow> {
+    // Latest finding per (check, target, resource).
+    let mut latest: BTreeMap<(&str, &str, &str), &FindingRecord> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.recorded_at <= at) {
+        let key = (f.check_id.as_str(), f.target.id.as_str(), f.resource_id.as_str());
+        match latest.get(&key) {
+            Some(prev) if prev.recorded_at > f.recorded_at => {}
+            _ => {
+                latest.insert(key, f);
+            }
+        }
+    }
+    let mut by_control: BTreeMap<&str, Vec<&FindingRecord>> = BTreeMap::new();
+    for f in latest.values() {
+        for c in &f.controls {
+            by_control.entry(c.as_str()).or_default().push(f);
+        }
+    }
+    catalog::controls()
+        .iter()
+        .map(|c| row(c, decisions.get(&c.id), by_control.get(c.id.as_str()), at))
+        .collect()
+}
+
+fn max_age(check_id: &str) -> Duration {
+    let days = crate::check(check_id).map_or(DEFAULT_MAX_AGE_DAYS, |c| c.meta.max_age_days);
+    Duration::days(i64::from(days))
+}
+
+fn row(
+    control: &Control,
+    decision: Option<&Decision>,
+    evidence: Option<&Vec<&FindingRecord>>,
+    at: DateTime<Utc>,
+) -> SoaRow {
+    let relevant: Vec<&FindingRecord> = evidence
+        .map(|v| {
+            v.iter()
+                .copied()
+                .filter(|f| f.status != Status::NotApplicable)
+                .collect()
+        })
+        .unwrap_or_default();
+    let fresh = |f: &&FindingRecord| at - f.recorded_at <= max_age(&f.check_id);
+    let implementation = if relevant.is_empty() {
+        Implementation::NotEvaluated
+    } else if relevant.iter().filter(fresh).any(|f| f.status == Status::Fail) {
+        Implementation::Failing
+    } else if relevant.iter().filter(fresh).any(|f| f.status == Status::Error) {
+        Implementation::Error
+    } else if !relevant.iter().all(|f| fresh(f)) {
+        Implementation::Stale
+    } else {
+        Implementation::Passing
+    };
+    let mut record_ids: Vec<String> = relevant.iter().map(|f| f.record_id.clone()).collect();
+    record_ids.sort();
+    let decision = decision.cloned().unwrap_or_default();
+    SoaRow {
+        control: control.id.clone(),
+        theme: control.theme.as_str(),
+        title: control.title.clone(),
+        applicable: decision.applicable,
+        justification: decision.justification,
+        implementation,
+        last_evidence_at: relevant.iter().map(|f| f.recorded_at).max(),
+        record_ids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use evident_evidence::record::{Severity, Target, TargetKind, FRAMEWORK, SCHEMA_VERSION};
+
+    fn finding(id: &str, check: &str, control: &str, status: Status, day: u32) -> FindingRecord {
+        let t = Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).single().expect("valid date");
+        FindingRecord {
+            schema_version: SCHEMA_VERSION,
+            record_id: id.into(),
+            run_id: "run".into(),
+            agent_id: "agent".into(),
+            framework: FRAMEWORK.into(),
+            controls: vec![control.into()],
+            check_id: check.into(),
+            severity: Severity::High,
+            target: Target { kind: TargetKind::Host, id: "h".into() },
+            resource_id: "r".into(),
+            status,
+            reason_code: "x".into(),
+            reason: "x".into(),
+            observed_at: t,
+            recorded_at: t,
+            tool_version: "evident test".into(),
+            observation_digest: "sha256:00".into(),
+        }
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, 13, 0, 0).single().expect("valid date")
+    }
+
+    fn status_of(rows: &[SoaRow], id: &str) -> Implementation {
+        rows.iter().find(|r| r.control == id).map(|r| r.implementation).expect("row")
+    }
+
+    #[test]
+    fn covers_all_93_controls_and_defaults_to_not_evaluated() {
+        let rows = build(&BTreeMap::new(), &[], at(1));
+        assert_eq!(rows.len(), 93);
+        assert!(rows.iter().all(|r| r.implementation == Implementation::NotEvaluated));
+        assert!(rows.iter().all(|r| r.applicable.is_none()));
+    }
+
+    #[test]
+    fn latest_finding_decides_and_later_records_are_ignored() {
+        // "unknown_check" has the default max age of 30 days.
+        let f = vec![
+            finding("1", "unknown_check", "A.8.5", Status::Fail, 1),
+            finding("2", "unknown_check", "A.8.5", Status::Pass, 2),
+            finding("3", "unknown_check", "A.8.5", Status::Fail, 5),
+        ];
+        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(1)), "A.8.5"), Implementation::Failing);
+        let rows = build(&BTreeMap::new(), &f, at(3));
+        assert_eq!(status_of(&rows, "A.8.5"), Implementation::Passing);
+        let row = rows.iter().find(|r| r.control == "A.8.5").expect("row");
+        assert_eq!(row.record_ids, vec!["2".to_string()]);
+        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(6)), "A.8.5"), Implementation::Failing);
+    }
+
+    #[test]
+    fn error_stale_and_not_applicable() {
+        let f = vec![finding("1", "unknown_check", "A.8.8", Status::Error, 1)];
+        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"), Implementation::Error);
+        let f = vec![finding("1", "unknown_check", "A.8.8", Status::Pass, 1)];
+        let later = at(1) + Duration::days(31);
+        assert_eq!(status_of(&build(&BTreeMap::new(), &f, later), "A.8.8"), Implementation::Stale);
+        let f = vec![finding("1", "unknown_check", "A.8.8", Status::NotApplicable, 1)];
+        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"), Implementation::NotEvaluated);
+    }
+
+    #[test]
+    fn decisions_are_carried() {
+        let mut d = BTreeMap::new();
+        d.insert(
+            "A.7.4".to_string(),
+            Decision { applicable: Some(false), justification: Some("no premises".into()) },
+        );
+        let rows = build(&d, &[], at(1));
+        let r = rows.iter().find(|r| r.control == "A.7.4").expect("row");
+        assert_eq!(r.applicable, Some(false));
+        assert_eq!(r.justification.as_deref(), Some("no premises"));
+    }
+}
