@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod host;
 pub mod model;
 pub mod reason;
+pub mod soa;
 
 pub use model::{Check, CheckMeta, Finding, Observation, Severity, Status, Target, TargetKind};
 pub use reason::ReasonCode;
