@@ -6,5 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod merkle;
 pub mod record;
+pub mod signing;
