@@ -7,6 +7,11 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod ledger;
 pub mod merkle;
 pub mod record;
 pub mod signing;
+pub mod verify;
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,970 @@
+//! The embedded ledger: one SQLite file holding the append-only Merkle log of
+//! records, the observations they cite (stored once, by digest), the signed
+//! checkpoints and the public keys that signed them.
+//!
+//! The file is opened in WAL mode with `synchronous=FULL`. Each run is appended
+//! in one transaction together with its checkpoint, so after a crash the ledger
+//! is either in the state before the run or after it. Triggers refuse any
+//! `UPDATE` or `DELETE` on the four tables; they are a guard against mistakes,
+//! not a security boundary: [`crate::verify`] is what detects tampering.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::canonical::sha256_digest;
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::merkle::{leaf_hash, Hash, MerkleTree, ProofError};
+use crate::record::{format_time, Record, SCHEMA_VERSION};
+use crate::signing::{key_id_of_pem, verify_signature, Signer};
+
+/// Schema version of the SQLite file, stored in `PRAGMA user_version`.
+pub const LEDGER_SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of a ledger file (ASCII "EVID").
+pub const LEDGER_APPLICATION_ID: i64 = 0x4556_4944;
+
+const SCHEMA: &str = r#"
+CREATE TABLE leaves (
+    idx         INTEGER PRIMARY KEY,
+    record_id   TEXT NOT NULL,
+    record_type TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    leaf_hash   BLOB NOT NULL,
+    record      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX leaves_record_id ON leaves(record_id);
+CREATE INDEX leaves_recorded_at ON leaves(recorded_at);
+CREATE TABLE observations (
+    digest      TEXT PRIMARY KEY,
+    observation BLOB NOT NULL
+);
+CREATE TABLE checkpoints (
+    seq         INTEGER PRIMARY KEY,
+    tree_size   INTEGER NOT NULL,
+    body        BLOB NOT NULL,
+    signature   BLOB NOT NULL
+);
+CREATE TABLE keys (
+    key_id         TEXT PRIMARY KEY,
+    public_key_pem TEXT NOT NULL,
+    added_at       TEXT NOT NULL
+);
+CREATE TRIGGER leaves_no_update BEFORE UPDATE ON leaves BEGIN SELECT RAISE(ABORT, 'ledger leaves are append-only'); END;
+CREATE TRIGGER leaves_no_delete BEFORE DELETE ON leaves BEGIN SELECT RAISE(ABORT, 'ledger leaves are append-only'); END;
+CREATE TRIGGER observations_no_update BEFORE UPDATE ON observations BEGIN SELECT RAISE(ABORT, 'observations are append-only'); END;
+CREATE TRIGGER observations_no_delete BEFORE DELETE ON observations BEGIN SELECT RAISE(ABORT, 'observations are append-only'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER keys_no_update BEFORE UPDATE ON keys BEGIN SELECT RAISE(ABORT, 'keys are append-only'); END;
+CREATE TRIGGER keys_no_delete BEFORE DELETE ON keys BEGIN SELECT RAISE(ABORT, 'keys are append-only'); END;
+"#;
+
+/// A ledger error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// SQLite failed.
+    #[error("ledger database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The ledger file does not exist (read-only open).
+    #[error("ledger {0} does not exist")]
+    NotFound(PathBuf),
+    /// The file is an SQLite database but not an evident ledger.
+    #[error("{0} is not an evident ledger")]
+    NotALedger(PathBuf),
+    /// The file was written by a newer version of evident.
+    #[error("ledger {path} has schema version {found}; this build supports up to {supported}, upgrade evident")]
+    UnsupportedSchemaVersion {
+        /// The ledger file.
+        path: PathBuf,
+        /// Version found.
+        found: i64,
+        /// Highest version supported.
+        supported: i64,
+    },
+    /// A record id is already in the ledger or repeated in the run.
+    #[error("record id {0} is already in the ledger or repeated in this run")]
+    DuplicateRecordId(String),
+    /// A finding cites an observation that is neither given nor stored.
+    #[error("record {record_id} cites observation {digest}, which is neither in this run nor in the ledger")]
+    MissingObservation {
+        /// The finding's record id.
+        record_id: String,
+        /// The digest cited.
+        digest: String,
+    },
+    /// An observation was given under a digest that is not its own.
+    #[error("observation given as {digest} hashes to {actual}")]
+    ObservationDigestMismatch {
+        /// Digest it was given under.
+        digest: String,
+        /// Its actual digest.
+        actual: String,
+    },
+    /// A record has a schema version this build does not write.
+    #[error("record {record_id} has schema version {found}, expected {SCHEMA_VERSION}")]
+    UnsupportedRecordVersion {
+        /// The record id.
+        record_id: String,
+        /// Version found.
+        found: u32,
+    },
+    /// A stored record does not parse.
+    #[error("stored record at index {index} ({record_id}) does not parse: {source}")]
+    CorruptRecord {
+        /// Leaf index.
+        index: u64,
+        /// Record id column.
+        record_id: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The stored data is inconsistent (run `evident-verify` for details).
+    #[error("ledger is inconsistent: {0}; run `evident-verify ledger` for a full report")]
+    Corrupt(String),
+    /// The signer's key id is not the id of its public key.
+    #[error("signer claims key id {claimed} but its public key has id {actual}")]
+    SignerKeyIdMismatch {
+        /// Key id the signer reports.
+        claimed: String,
+        /// Key id computed from its public key.
+        actual: String,
+    },
+    /// The signer produced a signature that does not verify.
+    #[error("the signer produced a signature that does not verify with its public key")]
+    BadSignerSignature,
+    /// Checkpoint construction or parsing failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A proof was asked for a size or index the ledger does not have.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
+
+/// One stored leaf, as read back without interpretation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLeaf {
+    /// The `idx` column (0-based leaf index).
+    pub index: u64,
+    /// The `record_id` column.
+    pub record_id: String,
+    /// The `record_type` column.
+    pub record_type: String,
+    /// The `recorded_at` column.
+    pub recorded_at: String,
+    /// The `leaf_hash` column.
+    pub leaf_hash: Vec<u8>,
+    /// The stored record bytes (canonical JSON).
+    pub bytes: Vec<u8>,
+}
+
+/// One stored checkpoint row, uninterpreted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Insertion order.
+    pub seq: i64,
+    /// The `tree_size` column.
+    pub tree_size: i64,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The DER signature.
+    pub signature: Vec<u8>,
+}
+
+/// The `record_type` value stored for a record.
+pub fn record_type_of(record: &Record) -> &'static str {
+    match record {
+        Record::Finding(_) => "finding",
+        Record::SoaDecision(_) => "soa_decision",
+    }
+}
+
+/// An open ledger file.
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn hash_from_blob(blob: &[u8], index: u64) -> Result<Hash, LedgerError> {
+    blob.try_into().map_err(|_| {
+        LedgerError::Corrupt(format!("stored leaf hash at index {index} is not 32 bytes"))
+    })
+}
+
+impl Ledger {
+    /// Open the ledger at `path`, creating the file and its schema if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Corrupt(format!(
+                "could not enable WAL mode (got {mode})"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            let tables: i64 =
+                tx.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables != 0 {
+                return Err(LedgerError::NotALedger(path));
+            }
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "application_id", LEDGER_APPLICATION_ID)?;
+            tx.pragma_update(None, "user_version", LEDGER_SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        let ledger = Ledger { conn, path };
+        ledger.check_header()?;
+        Ok(ledger)
+    }
+
+    /// Open an existing ledger for reading only. Never creates a file.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(LedgerError::NotFound(path));
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let ledger = Ledger { conn, path };
+        ledger.check_header()?;
+        Ok(ledger)
+    }
+
+    fn check_header(&self) -> Result<(), LedgerError> {
+        let app: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if app != LEDGER_APPLICATION_ID || version == 0 {
+            return Err(LedgerError::NotALedger(self.path.clone()));
+        }
+        if version > LEDGER_SCHEMA_VERSION {
+            return Err(LedgerError::UnsupportedSchemaVersion {
+                path: self.path.clone(),
+                found: version,
+                supported: LEDGER_SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one run in a single transaction: store `observations`
+    /// (`(digest, canonical bytes)`; already stored ones are kept), append
+    /// `records` as leaves in order, register the signer's public key if new,
+    /// and sign and store a checkpoint over the new tree. Either all of it is
+    /// stored or nothing is. An empty `records` still yields a checkpoint.
+    ///
+    /// Refuses: an observation whose bytes do not hash to its digest; a finding
+    /// citing an observation neither given nor stored; a record id already in
+    /// the ledger or repeated; a record of another schema version; a signer
+    /// whose key id or signature does not match its public key; and a ledger
+    /// whose stored leaf hashes no longer match its latest checkpoint.
+    pub fn append_run(
+        &mut self,
+        observations: &[(String, Vec<u8>)],
+        records: &[Record],
+        signer: &dyn Signer,
+        agent_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Checkpoint, LedgerError> {
+        let pem = signer.public_key_pem().to_string();
+        let actual_kid = key_id_of_pem(&pem).map_err(CheckpointError::from)?;
+        if actual_kid != signer.key_id() {
+            return Err(LedgerError::SignerKeyIdMismatch {
+                claimed: signer.key_id().to_string(),
+                actual: actual_kid,
+            });
+        }
+        let mut given: HashSet<&str> = HashSet::new();
+        for (digest, bytes) in observations {
+            let actual = sha256_digest(bytes);
+            if &actual != digest {
+                return Err(LedgerError::ObservationDigestMismatch {
+                    digest: digest.clone(),
+                    actual,
+                });
+            }
+            given.insert(digest);
+        }
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+
+        let mut seen: HashSet<&str> = HashSet::new();
+        {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM leaves WHERE record_id = ?1")?;
+            let mut obs_exists =
+                tx.prepare_cached("SELECT 1 FROM observations WHERE digest = ?1")?;
+            for r in records {
+                let id = r.record_id();
+                let version = match r {
+                    Record::Finding(f) => f.schema_version,
+                    Record::SoaDecision(s) => s.schema_version,
+                };
+                if version != SCHEMA_VERSION {
+                    return Err(LedgerError::UnsupportedRecordVersion {
+                        record_id: id.to_string(),
+                        found: version,
+                    });
+                }
+                if !seen.insert(id) || exists.exists([id])? {
+                    return Err(LedgerError::DuplicateRecordId(id.to_string()));
+                }
+                if let Record::Finding(f) = r {
+                    let d = f.observation_digest.as_str();
+                    if !given.contains(d) && !obs_exists.exists([d])? {
+                        return Err(LedgerError::MissingObservation {
+                            record_id: id.to_string(),
+                            digest: d.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+
+        // Current leaves, from the cached hashes (not rehashed from bytes).
+        let mut tree = MerkleTree::from_leaf_hashes(load_leaf_hashes(&tx)?);
+        let max_idx: Option<i64> = tx.query_row("SELECT MAX(idx) FROM leaves", [], |r| r.get(0))?;
+        if max_idx.map_or(0, |m| m + 1) as u64 != tree.len() {
+            return Err(LedgerError::Corrupt(
+                "leaf indexes are not contiguous".into(),
+            ));
+        }
+        // Never sign on top of a ledger that no longer matches its last checkpoint.
+        if let Some(last) = latest_checkpoint_row(&tx)? {
+            let cp = Checkpoint::parse(&last.body, last.signature)?;
+            if cp.tree_size > tree.len() || tree.root(cp.tree_size)? != cp.root_hash {
+                return Err(LedgerError::Corrupt(format!(
+                    "stored leaves do not match the latest checkpoint (size {})",
+                    cp.tree_size
+                )));
+            }
+        }
+
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO observations (digest, observation) VALUES (?1, ?2)",
+            )?;
+            for (digest, bytes) in observations {
+                ins.execute(params![digest, bytes])?;
+            }
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO leaves (idx, record_id, record_type, recorded_at, leaf_hash, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in records {
+                let bytes = r.to_canonical();
+                let h = leaf_hash(&bytes);
+                let idx = tree.len() as i64;
+                ins.execute(params![
+                    idx,
+                    r.record_id(),
+                    record_type_of(r),
+                    format_time(r.recorded_at()),
+                    &h[..],
+                    bytes
+                ])?;
+                tree.push(h);
+            }
+        }
+
+        let stored_pem: Option<String> = tx
+            .query_row(
+                "SELECT public_key_pem FROM keys WHERE key_id = ?1",
+                [signer.key_id()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored_pem {
+            None => {
+                tx.execute(
+                    "INSERT INTO keys (key_id, public_key_pem, added_at) VALUES (?1, ?2, ?3)",
+                    params![signer.key_id(), pem, format_time(now)],
+                )?;
+            }
+            Some(p) if key_id_of_pem(&p).ok().as_deref() == Some(signer.key_id()) => {}
+            Some(_) => {
+                return Err(LedgerError::Corrupt(format!(
+                    "stored public key for key id {} does not have that id",
+                    signer.key_id()
+                )))
+            }
+        }
+
+        let cp = Checkpoint::sign(agent_id, tree.len(), tree.current_root(), now, signer)?;
+        if verify_signature(&pem, &cp.body, &cp.signature).is_err() {
+            return Err(LedgerError::BadSignerSignature);
+        }
+        tx.execute(
+            "INSERT INTO checkpoints (tree_size, body, signature) VALUES (?1, ?2, ?3)",
+            params![cp.tree_size as i64, cp.body, cp.signature],
+        )?;
+        tx.commit()?;
+        Ok(cp)
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM leaves", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Whether the ledger has no leaves.
+    pub fn is_empty(&self) -> Result<bool, LedgerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// All records in leaf order, with their leaf index.
+    pub fn records(&self) -> Result<Vec<(u64, Record)>, LedgerError> {
+        self.stored_leaves()?.into_iter().map(parse_leaf).collect()
+    }
+
+    /// All stored record bytes in leaf order, with their leaf index.
+    pub fn records_raw(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        Ok(self
+            .stored_leaves()?
+            .into_iter()
+            .map(|l| (l.index, l.bytes))
+            .collect())
+    }
+
+    /// All stored leaf rows, uninterpreted, in index order.
+    pub fn stored_leaves(&self) -> Result<Vec<StoredLeaf>, LedgerError> {
+        let mut out = Vec::new();
+        self.for_each_stored_leaf(|l| {
+            out.push(l);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Call `f` on each stored leaf row in index order without holding them all.
+    pub fn for_each_stored_leaf(
+        &self,
+        mut f: impl FnMut(StoredLeaf) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves ORDER BY idx",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(StoredLeaf {
+                index: r.get::<_, i64>(0)? as u64,
+                record_id: r.get(1)?,
+                record_type: r.get(2)?,
+                recorded_at: r.get(3)?,
+                leaf_hash: r.get(4)?,
+                bytes: r.get(5)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The record with this id and its leaf index, if any.
+    pub fn record_by_id(&self, record_id: &str) -> Result<Option<(u64, Record)>, LedgerError> {
+        let leaf = self
+            .conn
+            .query_row(
+                "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_id = ?1",
+                [record_id],
+                |r| {
+                    Ok(StoredLeaf {
+                        index: r.get::<_, i64>(0)? as u64,
+                        record_id: r.get(1)?,
+                        record_type: r.get(2)?,
+                        recorded_at: r.get(3)?,
+                        leaf_hash: r.get(4)?,
+                        bytes: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?;
+        leaf.map(parse_leaf).transpose()
+    }
+
+    /// The stored leaf hashes in index order.
+    pub fn leaf_hashes(&self) -> Result<Vec<Hash>, LedgerError> {
+        load_leaf_hashes(&self.conn)
+    }
+
+    /// The Merkle tree over the stored leaf hashes (for roots and proofs).
+    pub fn tree(&self) -> Result<MerkleTree, LedgerError> {
+        Ok(MerkleTree::from_leaf_hashes(self.leaf_hashes()?))
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of the first `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        Ok(self.tree()?.inclusion_proof(index, size)?)
+    }
+
+    /// Consistency proof between the trees of the first `first` and `second` leaves.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, LedgerError> {
+        Ok(self.tree()?.consistency_proof(first, second)?)
+    }
+
+    /// The most recent checkpoint, if any, with its public key attached.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        latest_checkpoint_row(&self.conn)?
+            .map(|row| self.checkpoint_from_row(row))
+            .transpose()
+    }
+
+    /// All checkpoints in the order they were signed, with public keys attached.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
+        self.stored_checkpoints()?
+            .into_iter()
+            .map(|row| self.checkpoint_from_row(row))
+            .collect()
+    }
+
+    /// All stored checkpoint rows, uninterpreted, in the order they were signed.
+    pub fn stored_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, tree_size, body, signature FROM checkpoints ORDER BY seq")?;
+        let rows = stmt.query_map([], row_to_checkpoint)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn checkpoint_from_row(&self, row: StoredCheckpoint) -> Result<Checkpoint, LedgerError> {
+        let mut cp = Checkpoint::parse(&row.body, row.signature)?;
+        cp.public_key_pem = self.public_key(&cp.key_id)?;
+        Ok(cp)
+    }
+
+    /// The stored bytes of the observation with this digest (`sha256:<hex>`).
+    pub fn observation(&self, digest: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT observation FROM observations WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Number of stored observations.
+    pub fn observation_count(&self) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM observations", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Call `f` on each stored `(digest, bytes)` observation, in digest order.
+    pub fn for_each_observation(
+        &self,
+        mut f: impl FnMut(String, Vec<u8>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT digest, observation FROM observations ORDER BY digest")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(r.get(0)?, r.get(1)?)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an observation with this digest is stored.
+    pub fn has_observation(&self, digest: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM observations WHERE digest = ?1")?
+            .exists([digest])?)
+    }
+
+    /// All registered public keys as `(key id, PEM)`, in the order added.
+    pub fn public_keys(&self) -> Result<Vec<(String, String)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key_id, public_key_pem FROM keys ORDER BY added_at, key_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The public key (PEM) registered under `key_id`.
+    pub fn public_key(&self, key_id: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT public_key_pem FROM keys WHERE key_id = ?1",
+                [key_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn parse_leaf(l: StoredLeaf) -> Result<(u64, Record), LedgerError> {
+    match Record::from_bytes(&l.bytes) {
+        Ok(r) => Ok((l.index, r)),
+        Err(source) => Err(LedgerError::CorruptRecord {
+            index: l.index,
+            record_id: l.record_id,
+            source,
+        }),
+    }
+}
+
+fn row_to_checkpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        seq: r.get(0)?,
+        tree_size: r.get(1)?,
+        body: r.get(2)?,
+        signature: r.get(3)?,
+    })
+}
+
+fn latest_checkpoint_row(conn: &Connection) -> Result<Option<StoredCheckpoint>, LedgerError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, tree_size, body, signature FROM checkpoints ORDER BY seq DESC LIMIT 1",
+            [],
+            row_to_checkpoint,
+        )
+        .optional()?)
+}
+
+fn load_leaf_hashes(conn: &Connection) -> Result<Vec<Hash>, LedgerError> {
+    let mut stmt = conn.prepare_cached("SELECT idx, leaf_hash FROM leaves ORDER BY idx")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let blob: Vec<u8> = r.get(1)?;
+        out.push(hash_from_blob(&blob, idx as u64)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{empty_root, verify_consistency, verify_inclusion};
+    use crate::signing::{MemorySigner, SignError};
+    use crate::test_support::{finding, observation, soa, t0};
+
+    struct FailingSigner(MemorySigner);
+    impl Signer for FailingSigner {
+        fn key_id(&self) -> &str {
+            self.0.key_id()
+        }
+        fn public_key_pem(&self) -> &str {
+            self.0.public_key_pem()
+        }
+        fn sign(&self, _msg: &[u8]) -> Result<Vec<u8>, SignError> {
+            Err(SignError::Backend("hardware token unplugged".into()))
+        }
+    }
+
+    fn state(l: &Ledger) -> (u64, usize, u64) {
+        (
+            l.len().expect("len"),
+            l.checkpoints().expect("cps").len(),
+            l.observation_count().expect("obs"),
+        )
+    }
+
+    #[test]
+    fn append_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.db");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        assert_eq!(l.len().expect("len"), 0);
+        assert!(l.latest_checkpoint().expect("latest").is_none());
+
+        let (d1, o1) = observation(1);
+        let (d2, o2) = observation(2);
+        let recs = vec![finding("r1", &d1), soa("r2"), finding("r3", &d2)];
+        let cp = l
+            .append_run(
+                &[(d1.clone(), o1.clone()), (d2.clone(), o2.clone())],
+                &recs,
+                &signer,
+                "agent-1",
+                t0(),
+            )
+            .expect("append");
+        assert_eq!(cp.tree_size, 3);
+        cp.verify(Some(signer.public_key_pem())).expect("signed");
+        assert_eq!(
+            cp.root_hash,
+            MerkleTree::from_leaves(recs.iter().map(|r| r.to_canonical())).current_root()
+        );
+
+        // Second run reuses a stored observation.
+        let cp2 = l
+            .append_run(&[], &[finding("r4", &d1)], &signer, "agent-1", t0())
+            .expect("append 2");
+        assert_eq!(cp2.tree_size, 4);
+        drop(l);
+
+        let l = Ledger::open_read_only(&path).expect("open ro");
+        assert_eq!(l.len().expect("len"), 4);
+        let all = l.records().expect("records");
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[1], (1, recs[1].clone()));
+        assert_eq!(
+            l.records_raw().expect("raw")[2],
+            (2, recs[2].to_canonical())
+        );
+        assert_eq!(
+            l.record_by_id("r3").expect("by id"),
+            Some((2, recs[2].clone()))
+        );
+        assert_eq!(l.record_by_id("nope").expect("by id"), None);
+        assert_eq!(l.observation(&d2).expect("obs"), Some(o2));
+        assert_eq!(l.observation("sha256:00").expect("obs"), None);
+        assert_eq!(l.observation_count().expect("count"), 2);
+        assert_eq!(
+            l.public_keys().expect("keys"),
+            vec![(
+                signer.key_id().to_string(),
+                signer.public_key_pem().to_string()
+            )]
+        );
+        let cps = l.checkpoints().expect("cps");
+        assert_eq!(cps.len(), 2);
+        assert_eq!(cps[0].body, cp.body);
+        let latest = l.latest_checkpoint().expect("latest").expect("some");
+        assert_eq!(latest.body, cp2.body);
+        assert_eq!(
+            latest.public_key_pem.as_deref(),
+            Some(signer.public_key_pem())
+        );
+
+        // Proofs from the ledger verify against the checkpoints.
+        let proof = l.consistency_proof(3, 4).expect("consistency");
+        assert!(verify_consistency(
+            3,
+            4,
+            &cp.root_hash,
+            &cp2.root_hash,
+            &proof
+        ));
+        for i in 0..4 {
+            let p = l.inclusion_proof(i, 4).expect("inclusion");
+            let leaf = leaf_hash(&l.records_raw().expect("raw")[i as usize].1);
+            assert!(verify_inclusion(i, 4, &leaf, &p, &cp2.root_hash));
+        }
+    }
+
+    #[test]
+    fn empty_run_is_still_attested() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(dir.path().join("l.db")).expect("open");
+        let cp = l
+            .append_run(&[], &[], &signer, "agent-1", t0())
+            .expect("append");
+        assert_eq!(cp.tree_size, 0);
+        assert_eq!(cp.root_hash, empty_root());
+        let cp = l
+            .append_run(&[], &[], &signer, "agent-1", t0())
+            .expect("append");
+        assert_eq!(cp.tree_size, 0);
+        assert_eq!(state(&l), (0, 2, 0));
+    }
+
+    #[test]
+    fn rejected_runs_leave_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(dir.path().join("l.db")).expect("open");
+        let (d1, o1) = observation(1);
+        let (d2, o2) = observation(2);
+        l.append_run(
+            &[(d1.clone(), o1.clone())],
+            &[finding("a", &d1)],
+            &signer,
+            "agent-1",
+            t0(),
+        )
+        .expect("first");
+        let before = state(&l);
+
+        let err = l
+            .append_run(
+                &[(d2.clone(), o2.clone())],
+                &[soa("b"), finding("c", &observation(9).0)],
+                &signer,
+                "agent-1",
+                t0(),
+            )
+            .expect_err("missing observation");
+        assert!(
+            matches!(err, LedgerError::MissingObservation { ref record_id, .. } if record_id == "c"),
+            "{err}"
+        );
+        let err = l
+            .append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect_err("dup across runs");
+        assert!(matches!(err, LedgerError::DuplicateRecordId(ref id) if id == "a"));
+        let err = l
+            .append_run(&[], &[soa("x"), soa("x")], &signer, "agent-1", t0())
+            .expect_err("dup in run");
+        assert!(matches!(err, LedgerError::DuplicateRecordId(_)));
+        let err = l
+            .append_run(
+                &[(d1.clone(), o2.clone())],
+                &[soa("y")],
+                &signer,
+                "agent-1",
+                t0(),
+            )
+            .expect_err("digest mismatch");
+        assert!(matches!(err, LedgerError::ObservationDigestMismatch { .. }));
+        let err = l
+            .append_run(
+                &[(d2.clone(), o2.clone())],
+                &[soa("z")],
+                &signer,
+                "bad agent",
+                t0(),
+            )
+            .expect_err("bad agent id");
+        assert!(matches!(
+            err,
+            LedgerError::Checkpoint(CheckpointError::InvalidAgentId(_))
+        ));
+        // Failure at the very end (signing), after leaves were inserted.
+        let failing = FailingSigner(MemorySigner::generate().expect("key"));
+        let err = l
+            .append_run(
+                &[(d2.clone(), o2.clone())],
+                &[finding("d", &d2)],
+                &failing,
+                "agent-1",
+                t0(),
+            )
+            .expect_err("sign fails");
+        assert!(err.to_string().contains("unplugged"));
+        assert_eq!(state(&l), before);
+        assert_eq!(l.public_keys().expect("keys").len(), 1);
+        assert_eq!(l.observation(&d2).expect("obs"), None);
+    }
+
+    #[test]
+    fn read_only_open_never_creates_and_works_on_read_only_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        assert!(matches!(
+            Ledger::open_read_only(&path),
+            Err(LedgerError::NotFound(_))
+        ));
+        assert!(!path.exists());
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect("append");
+        drop(l);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let l = Ledger::open_read_only(&path).expect("read-only open");
+        assert_eq!(l.len().expect("len"), 1);
+    }
+
+    #[test]
+    fn refuses_newer_schema_and_foreign_databases() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        drop(Ledger::open(&path).expect("open"));
+        Connection::open(&path)
+            .expect("raw")
+            .pragma_update(None, "user_version", 2)
+            .expect("bump");
+        for r in [Ledger::open(&path), Ledger::open_read_only(&path)] {
+            let err = r.expect_err("newer");
+            assert!(
+                matches!(err, LedgerError::UnsupportedSchemaVersion { found: 2, .. }),
+                "{err}"
+            );
+        }
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .expect("raw")
+            .execute_batch("CREATE TABLE t (x);")
+            .expect("table");
+        assert!(matches!(
+            Ledger::open(&other),
+            Err(LedgerError::NotALedger(_))
+        ));
+        assert!(matches!(
+            Ledger::open_read_only(&other),
+            Err(LedgerError::NotALedger(_))
+        ));
+    }
+
+    #[test]
+    fn pragmas_and_append_only_triggers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect("append");
+        let mode: String = l
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        let sync: i64 = l
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("sync");
+        assert_eq!(sync, 2, "FULL");
+        assert!(l
+            .conn
+            .execute("UPDATE leaves SET record = x'00'", [])
+            .is_err());
+        assert!(l.conn.execute("DELETE FROM leaves", []).is_err());
+        assert!(l.conn.execute("DELETE FROM checkpoints", []).is_err());
+        assert!(l.conn.execute("DELETE FROM keys", []).is_err());
+        assert_eq!(l.len().expect("len"), 1);
+    }
+
+    #[test]
+    fn refuses_to_sign_over_a_rewritten_ledger() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a"), soa("b")], &signer, "agent-1", t0())
+            .expect("append");
+        l.conn
+            .execute_batch("DROP TRIGGER leaves_no_update; UPDATE leaves SET leaf_hash = zeroblob(32) WHERE idx = 1;")
+            .expect("tamper");
+        let err = l
+            .append_run(&[], &[soa("c")], &signer, "agent-1", t0())
+            .expect_err("refuses");
+        assert!(matches!(err, LedgerError::Corrupt(_)), "{err}");
+    }
+}
