@@ -585,3 +585,501 @@ pub fn verify_ledger(
         problems,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{MemorySigner, Signer};
+    use crate::test_support::{finding, observation, soa, t0};
+    use proptest::prelude::*;
+    use rusqlite::Connection;
+    use std::path::PathBuf;
+
+    /// Open the file behind the ledger's back, lift the guards, run `sql`.
+    fn tamper(path: &Path, sql: &str) {
+        let c = Connection::open(path).expect("raw open");
+        c.execute_batch(
+            "DROP TRIGGER IF EXISTS leaves_no_update; DROP TRIGGER IF EXISTS leaves_no_delete;
+             DROP TRIGGER IF EXISTS observations_no_update; DROP TRIGGER IF EXISTS observations_no_delete;
+             DROP TRIGGER IF EXISTS checkpoints_no_update; DROP TRIGGER IF EXISTS checkpoints_no_delete;
+             DROP TRIGGER IF EXISTS keys_no_update; DROP TRIGGER IF EXISTS keys_no_delete;
+             DROP INDEX IF EXISTS leaves_record_id;",
+        )
+        .expect("drop guards");
+        c.execute_batch(sql).expect("tamper sql");
+    }
+
+    /// A ledger with two runs: [f0, s1, f2] then [s3, f4].
+    fn two_runs(signer: &MemorySigner) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.db");
+        let mut l = Ledger::open(&path).expect("open");
+        let (d1, o1) = observation(1);
+        let (d2, o2) = observation(2);
+        l.append_run(
+            &[(d1.clone(), o1)],
+            &[finding("f0", &d1), soa("s1"), finding("f2", &d1)],
+            signer,
+            "agent-1",
+            t0(),
+        )
+        .expect("run 1");
+        l.append_run(
+            &[(d2.clone(), o2)],
+            &[soa("s3"), finding("f4", &d2)],
+            signer,
+            "agent-1",
+            t0(),
+        )
+        .expect("run 2");
+        (dir, path)
+    }
+
+    fn verify(path: &Path, key: Option<&str>) -> VerifyReport {
+        verify_ledger_path(path, key).expect("verify runs")
+    }
+
+    #[test]
+    fn clean_ledger_verifies() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        let r = verify(&path, Some(signer.public_key_pem()));
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(
+            (r.records, r.checkpoints, r.observations, r.keys),
+            (5, 2, 2, 1)
+        );
+        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(5));
+        assert_eq!(r.trusted_key_id.as_deref(), Some(signer.key_id()));
+        assert!(verify(&path, None).is_ok());
+        assert_eq!(r.to_json()["ok"], true);
+    }
+
+    #[test]
+    fn key_rotation_verifies_and_trusted_key_is_enforced() {
+        let old = MemorySigner::generate().expect("key");
+        let new = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&old);
+        Ledger::open(&path)
+            .expect("open")
+            .append_run(&[], &[soa("s5")], &new, "agent-1", t0())
+            .expect("run 3");
+        let r = verify(&path, None);
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(r.keys, 2);
+        let r = verify(&path, Some(new.public_key_pem()));
+        assert_eq!(r.problems.len(), 2);
+        assert!(r
+            .problems
+            .iter()
+            .all(|p| matches!(p, Problem::UntrustedKey { .. })));
+        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(6));
+        let stranger = MemorySigner::generate().expect("key");
+        let r = verify(&path, Some(stranger.public_key_pem()));
+        assert_eq!(r.problems.len(), 3);
+        assert!(r.latest_verified.is_none());
+        assert!(verify_ledger_path(&path, Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn changed_record_is_named() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        tamper(&path, "UPDATE leaves SET record = CAST(replace(CAST(record AS TEXT), '\"pass\"', '\"fail\"') AS BLOB) WHERE idx = 2;");
+        let r = verify(&path, None);
+        assert!(
+            r.problems.contains(&Problem::LeafHashMismatch {
+                index: 2,
+                record_id: "f2".into()
+            }),
+            "{:?}",
+            r.problems
+        );
+        assert!(r.problems.contains(&Problem::RootMismatch {
+            tree_size: 3,
+            from: 0,
+            to: 3
+        }));
+        assert!(r.problems.contains(&Problem::RootMismatch {
+            tree_size: 5,
+            from: 0,
+            to: 5
+        }));
+        let msg = r.problems[0].to_string();
+        assert!(msg.contains("#2") && msg.contains("f2"), "{msg}");
+        assert!(r.latest_verified.is_none());
+    }
+
+    #[test]
+    fn rewritten_record_and_hash_names_the_range() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        // Replace record 4 consistently (bytes and cached hash): only the root shows it.
+        let forged = finding("f4", &observation(1).0).to_canonical();
+        let h = hex::encode(leaf_hash(&forged));
+        tamper(
+            &path,
+            &format!(
+                "UPDATE leaves SET record = x'{}', leaf_hash = x'{h}' WHERE idx = 4;",
+                hex::encode(&forged)
+            ),
+        );
+        let r = verify(&path, None);
+        assert_eq!(
+            r.problems,
+            vec![Problem::RootMismatch {
+                tree_size: 5,
+                from: 3,
+                to: 5
+            }]
+        );
+        assert!(
+            r.problems[0].to_string().contains("#3..#4"),
+            "{}",
+            r.problems[0]
+        );
+        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(3));
+    }
+
+    #[test]
+    fn unparseable_non_canonical_and_column_lies_are_named() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        tamper(
+            &path,
+            "UPDATE leaves SET record = CAST('{\"oops\":1}' AS BLOB) WHERE idx = 1;
+             UPDATE leaves SET record = CAST(CAST(record AS TEXT) || ' ' AS BLOB) WHERE idx = 3;
+             UPDATE leaves SET record_id = 'other' WHERE idx = 0;",
+        );
+        let r = verify(&path, None);
+        let codes: Vec<&str> = r.problems.iter().map(|p| p.code()).collect();
+        assert!(codes.contains(&"unparseable_record"), "{codes:?}");
+        assert!(codes.contains(&"non_canonical_record"), "{codes:?}");
+        assert!(codes.contains(&"column_mismatch"), "{codes:?}");
+        assert!(r.problems.iter().any(|p| p
+            .to_string()
+            .starts_with("record #1 (s1): not a valid v1 record")));
+    }
+
+    #[test]
+    fn observations_changed_or_missing() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        let (d1, _) = observation(1);
+        let (d2, _) = observation(2);
+        tamper(
+            &path,
+            &format!(
+                "UPDATE observations SET observation = x'00' WHERE digest = '{d1}';
+                 DELETE FROM observations WHERE digest = '{d2}';"
+            ),
+        );
+        let r = verify(&path, None);
+        assert!(r.problems.iter().any(
+            |p| matches!(p, Problem::ObservationDigestMismatch { digest, .. } if *digest == d1)
+        ));
+        assert!(r.problems.contains(&Problem::MissingObservation {
+            index: 4,
+            record_id: "f4".into(),
+            digest: d2
+        }));
+        assert_eq!(r.observations, 1);
+    }
+
+    #[test]
+    fn truncation_forged_signature_and_unknown_key() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        tamper(&path, "DELETE FROM leaves WHERE idx >= 2;");
+        let r = verify(&path, None);
+        assert_eq!(
+            r.problems,
+            vec![
+                Problem::CheckpointBeyondLedger {
+                    tree_size: 3,
+                    leaves: 2
+                },
+                Problem::CheckpointBeyondLedger {
+                    tree_size: 5,
+                    leaves: 2
+                }
+            ]
+        );
+
+        let (_d, path) = two_runs(&signer);
+        tamper(
+            &path,
+            "UPDATE checkpoints SET signature = x'3006020101020101' WHERE seq = 2;",
+        );
+        let r = verify(&path, None);
+        assert_eq!(
+            r.problems,
+            vec![Problem::BadSignature {
+                tree_size: 5,
+                key_id: signer.key_id().into()
+            }]
+        );
+        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(3));
+
+        let (_d, path) = two_runs(&signer);
+        tamper(&path, "DELETE FROM keys;");
+        let r = verify(&path, None);
+        assert_eq!(r.problems.len(), 2);
+        assert!(matches!(
+            r.problems[0],
+            Problem::UnknownKey { tree_size: 3, .. }
+        ));
+        // A trusted key still verifies them.
+        assert!(verify(&path, Some(signer.public_key_pem())).is_ok());
+
+        let (_d, path) = two_runs(&signer);
+        tamper(
+            &path,
+            "UPDATE checkpoints SET body = CAST('evident-checkpoint/v1\n' AS BLOB) WHERE seq = 1;",
+        );
+        let r = verify(&path, None);
+        assert!(
+            matches!(r.problems[0], Problem::MalformedCheckpoint { seq: 1, .. }),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn leaves_without_checkpoint_are_reported() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        let extra = soa("s9").to_canonical();
+        tamper(
+            &path,
+            &format!(
+                "INSERT INTO leaves VALUES (5, 's9', 'soa_decision', '2025-01-02T03:04:05Z', x'{}', x'{}');",
+                hex::encode(leaf_hash(&extra)),
+                hex::encode(&extra)
+            ),
+        );
+        let r = verify(&path, None);
+        assert_eq!(
+            r.problems,
+            vec![Problem::UncheckpointedLeaves { from: 5, to: 6 }]
+        );
+    }
+
+    // ---- property tests -------------------------------------------------
+
+    /// One record to append: finding citing observation `obs`, or SoA decision.
+    #[derive(Debug, Clone)]
+    enum Gen {
+        Finding { obs: u8 },
+        Soa,
+    }
+
+    fn runs_strategy() -> impl Strategy<Value = Vec<Vec<Gen>>> {
+        let rec = prop_oneof![
+            (0u8..4).prop_map(|obs| Gen::Finding { obs }),
+            Just(Gen::Soa)
+        ];
+        prop::collection::vec(prop::collection::vec(rec, 0..5), 1..5)
+            .prop_filter("at least one record", |runs| {
+                runs.iter().any(|r| !r.is_empty())
+            })
+    }
+
+    /// Build a ledger from the runs; returns its path and number of leaves.
+    fn build(dir: &Path, runs: &[Vec<Gen>], signer: &MemorySigner) -> (PathBuf, u64) {
+        let path = dir.join("ledger.db");
+        let mut l = Ledger::open(&path).expect("open");
+        let mut n = 0u64;
+        for (run_no, run) in runs.iter().enumerate() {
+            let mut obs = Vec::new();
+            let mut recs = Vec::new();
+            for g in run {
+                let id = format!("rec-{n}");
+                n += 1;
+                recs.push(match g {
+                    Gen::Finding { obs: o } => {
+                        let (d, b) = observation(u64::from(*o));
+                        obs.push((d.clone(), b));
+                        finding(&id, &d)
+                    }
+                    Gen::Soa => soa(&id),
+                });
+            }
+            let now = t0() + chrono::Duration::seconds(run_no as i64);
+            l.append_run(&obs, &recs, signer, "agent-1", now)
+                .expect("append");
+        }
+        (path, n)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Tamper {
+        FlipByte {
+            leaf: usize,
+            pos: usize,
+            bit: u8,
+            fix_hash: bool,
+        },
+        Drop {
+            leaf: usize,
+            renumber: bool,
+        },
+        Swap {
+            a: usize,
+            b: usize,
+        },
+        Duplicate {
+            leaf: usize,
+            over: Option<usize>,
+        },
+        Truncate {
+            keep: usize,
+        },
+    }
+
+    fn tamper_strategy() -> impl Strategy<Value = Tamper> {
+        prop_oneof![
+            (any::<usize>(), any::<usize>(), 0u8..8, any::<bool>()).prop_map(
+                |(leaf, pos, bit, fix_hash)| Tamper::FlipByte {
+                    leaf,
+                    pos,
+                    bit,
+                    fix_hash
+                }
+            ),
+            (any::<usize>(), any::<bool>())
+                .prop_map(|(leaf, renumber)| Tamper::Drop { leaf, renumber }),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Tamper::Swap { a, b }),
+            (any::<usize>(), prop::option::of(any::<usize>()))
+                .prop_map(|(leaf, over)| Tamper::Duplicate { leaf, over }),
+            any::<usize>().prop_map(|keep| Tamper::Truncate { keep }),
+        ]
+    }
+
+    fn row(c: &Connection, idx: u64) -> (String, String, String, Vec<u8>, Vec<u8>) {
+        c.query_row(
+            "SELECT record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE idx = ?1",
+            [idx as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("row")
+    }
+
+    fn put(c: &Connection, idx: u64, row: &(String, String, String, Vec<u8>, Vec<u8>)) {
+        c.execute(
+            "INSERT OR REPLACE INTO leaves (idx, record_id, record_type, recorded_at, leaf_hash, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![idx as i64, row.0, row.1, row.2, row.3, row.4],
+        )
+        .expect("put");
+    }
+
+    /// Apply a tampering; returns false if it is a no-op for this ledger.
+    fn apply(path: &Path, n: u64, t: &Tamper) -> bool {
+        tamper(path, "");
+        let c = Connection::open(path).expect("raw");
+        match *t {
+            Tamper::FlipByte {
+                leaf,
+                pos,
+                bit,
+                fix_hash,
+            } => {
+                let i = leaf as u64 % n;
+                let mut r = row(&c, i);
+                let p = pos % r.4.len();
+                r.4[p] ^= 1 << bit;
+                if fix_hash {
+                    r.3 = leaf_hash(&r.4).to_vec();
+                }
+                put(&c, i, &r);
+            }
+            Tamper::Drop { leaf, renumber } => {
+                let i = (leaf as u64 % n) as i64;
+                c.execute("DELETE FROM leaves WHERE idx = ?1", [i])
+                    .expect("delete");
+                if renumber {
+                    c.execute("UPDATE leaves SET idx = -idx WHERE idx > ?1", [i])
+                        .expect("renumber");
+                    c.execute("UPDATE leaves SET idx = -idx - 1 WHERE idx < 0", [])
+                        .expect("renumber");
+                }
+            }
+            Tamper::Swap { a, b } => {
+                let (a, b) = (a as u64 % n, b as u64 % n);
+                if a == b {
+                    return false;
+                }
+                let (ra, rb) = (row(&c, a), row(&c, b));
+                put(&c, a, &rb);
+                put(&c, b, &ra);
+            }
+            Tamper::Duplicate { leaf, over } => {
+                let i = leaf as u64 % n;
+                let r = row(&c, i);
+                match over {
+                    None => put(&c, n, &r),
+                    Some(o) => {
+                        let o = o as u64 % n;
+                        if o == i {
+                            return false;
+                        }
+                        put(&c, o, &r);
+                    }
+                }
+            }
+            Tamper::Truncate { keep } => {
+                let k = keep as u64 % n;
+                c.execute("DELETE FROM leaves WHERE idx >= ?1", [k as i64])
+                    .expect("truncate");
+            }
+        }
+        true
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_sequence_of_appends_verifies(runs in runs_strategy()) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let signer = MemorySigner::generate().expect("key");
+            let (path, n) = build(dir.path(), &runs, &signer);
+            let r = verify(&path, Some(signer.public_key_pem()));
+            prop_assert!(r.is_ok(), "{:?}", r.problems);
+            prop_assert_eq!(r.records, n);
+            prop_assert_eq!(r.checkpoints, runs.len() as u64);
+            prop_assert_eq!(r.latest_verified.map(|c| c.tree_size), Some(n));
+
+            // Consecutive checkpoints are consistent; every record is included.
+            let l = Ledger::open_read_only(&path).expect("open");
+            let cps = l.checkpoints().expect("cps");
+            let tree = l.tree().expect("tree");
+            for w in cps.windows(2) {
+                let p = tree.consistency_proof(w[0].tree_size, w[1].tree_size).expect("proof");
+                prop_assert!(crate::merkle::verify_consistency(
+                    w[0].tree_size, w[1].tree_size, &w[0].root_hash, &w[1].root_hash, &p));
+            }
+            let last = &cps[cps.len() - 1];
+            for (i, bytes) in l.records_raw().expect("raw") {
+                let p = tree.inclusion_proof(i, n).expect("proof");
+                prop_assert!(crate::merkle::verify_inclusion(i, n, &leaf_hash(&bytes), &p, &last.root_hash));
+            }
+        }
+
+        #[test]
+        fn any_tampering_is_detected(runs in runs_strategy(), t in tamper_strategy()) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let signer = MemorySigner::generate().expect("key");
+            let (path, n) = build(dir.path(), &runs, &signer);
+            if apply(&path, n, &t) {
+                let r = verify(&path, Some(signer.public_key_pem()));
+                prop_assert!(!r.is_ok(), "undetected: {:?}", t);
+                // An appended duplicate leaves the last checkpoint valid for its prefix.
+                if !matches!(t, Tamper::Duplicate { over: None, .. }) {
+                    prop_assert!(r.latest_verified.map_or(0, |c| c.tree_size) < n);
+                }
+            }
+        }
+    }
+}
