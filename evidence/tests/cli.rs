@@ -1,0 +1,170 @@
+//! End-to-end tests of the `evident-verify` binary on real files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{TimeZone, Utc};
+use evident_evidence::ledger::Ledger;
+use evident_evidence::record::{Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION};
+use evident_evidence::signing::{FileSigner, Signer};
+
+fn soa(id: &str) -> Record {
+    Record::SoaDecision(SoaDecisionRecord {
+        schema_version: SCHEMA_VERSION,
+        record_id: id.into(),
+        run_id: "run-1".into(),
+        agent_id: "agent-1".into(),
+        framework: FRAMEWORK.into(),
+        control: "A.5.1".into(),
+        applicable: Some(true),
+        justification: None,
+        recorded_at: Utc
+            .with_ymd_and_hms(2025, 6, 1, 0, 0, 0)
+            .single()
+            .expect("time"),
+        tool_version: "evident 0.1.0".into(),
+    })
+}
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evident-verify"))
+        .args(args)
+        .output()
+        .expect("run evident-verify")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup(dir: &Path) -> FileSigner {
+    let (signer, _) = FileSigner::load_or_create(dir.join("keys/agent.pem")).expect("key");
+    std::fs::write(dir.join("agent.pub.pem"), signer.public_key_pem()).expect("pub");
+    let mut l = Ledger::open(dir.join("ledger.db")).expect("open");
+    l.append_run(&[], &[soa("a"), soa("b")], &signer, "agent-1", Utc::now())
+        .expect("run 1");
+    let cp = l
+        .append_run(&[], &[soa("c")], &signer, "agent-1", Utc::now())
+        .expect("run 2");
+    cp.write_to_dir(dir.join("cp")).expect("write checkpoint");
+    signer
+}
+
+#[test]
+fn ledger_ok_and_tampered() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    setup(d);
+    let ledger = d.join("ledger.db");
+    let ledger = ledger.to_str().expect("utf8");
+    let key = d.join("agent.pub.pem");
+    let key = key.to_str().expect("utf8");
+
+    let o = bin(&["ledger", ledger, "--key", key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 records, 2 checkpoints"),
+        "{}",
+        text(&o)
+    );
+
+    let o = bin(&["ledger", ledger, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["latest_verified_checkpoint"]["tree_size"], 3);
+
+    let c = rusqlite::Connection::open(d.join("ledger.db")).expect("raw");
+    c.execute_batch(
+        "DROP TRIGGER leaves_no_update; UPDATE leaves SET record = CAST(replace(CAST(record AS TEXT), 'A.5.1', 'A.5.2') AS BLOB) WHERE idx = 1;",
+    )
+    .expect("tamper");
+    drop(c);
+    let o = bin(&["ledger", ledger]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("record #1 (b)"), "{}", text(&o));
+    let o = bin(&["ledger", ledger, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["problems"][0]["code"], "leaf_hash_mismatch");
+    assert_eq!(v["problems"][0]["index"], 1);
+
+    let o = bin(&["ledger", d.join("missing.db").to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("missing.db").exists());
+}
+
+#[test]
+fn checkpoint_dir_verifies_with_tool_and_openssl() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    setup(d);
+    let cp = d.join("cp");
+    let cps = cp.to_str().expect("utf8");
+    let key = d.join("agent.pub.pem");
+    let o = bin(&["checkpoint", cps, "--key", key.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("trusted key"));
+    let o = bin(&["checkpoint", cps]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("out of band"));
+
+    if Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let o = Command::new("openssl")
+            .current_dir(&cp)
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                "checkpoint.pub.pem",
+                "-signature",
+                "checkpoint.sig",
+                "checkpoint",
+            ])
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
+    // Another key is rejected; a changed body fails.
+    let other = tempfile::tempdir().expect("tempdir");
+    let s2 = setup(other.path());
+    std::fs::write(d.join("other.pub.pem"), s2.public_key_pem()).expect("write");
+    let o = bin(&[
+        "checkpoint",
+        cps,
+        "--key",
+        d.join("other.pub.pem").to_str().expect("utf8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let body = std::fs::read_to_string(cp.join("checkpoint")).expect("read");
+    std::fs::write(cp.join("checkpoint"), body.replace("size 3", "size 4")).expect("write");
+    let o = bin(&["checkpoint", cps]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["ledger"][..],
+        &["frobnicate", "x"][..],
+        &["ledger", "x", "--format", "xml"][..],
+        &["ledger", "x", "--key"][..],
+        &["ledger", "x", "--bogus"][..],
+    ] {
+        let o = bin(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("usage:"), "{args:?}");
+    }
+    assert_eq!(bin(&["--help"]).status.code(), Some(0));
+}
