@@ -55,14 +55,18 @@ reason_codes! {
     SshRootLoginPermitted = "ssh_root_login_permitted",
     /// sshd permits empty passwords.
     SshEmptyPasswordsPermitted = "ssh_empty_passwords_permitted",
+    /// sshd refuses accounts with empty passwords.
+    SshEmptyPasswordsRefused = "ssh_empty_passwords_refused",
 
     // --- host: time synchronisation ---
-    /// The kernel clock is synchronised and a time daemon runs.
+    /// The kernel reports the clock as synchronised.
     TimeSynchronized = "time_synchronized",
     /// The kernel reports the clock as not synchronised.
     TimeNotSynchronized = "time_not_synchronized",
     /// No time synchronisation daemon is running.
     TimeDaemonNotRunning = "time_daemon_not_running",
+    /// An NTP or PTP daemon is running.
+    TimeDaemonRunning = "time_daemon_running",
 
     // --- host: updates ---
     /// No security update is pending.
