@@ -76,8 +76,15 @@ pub trait SystemProbes: Send + Sync {
     fn host_name(&self) -> Option<String>;
 }
 
-/// The real probes: helper programs for the kernel clock (see
-/// [`time_sync`](self) limitations) and `sysinfo` for processes.
+/// The real probes: helper programs for the kernel clock and `sysinfo` for
+/// processes.
+///
+/// Limitation: the kernel's NTP state comes from the adjtimex(2) system
+/// call, which neither `rustix` nor `nix` wraps and this workspace forbids
+/// `unsafe`; it is therefore read through `adjtimex --print`, then
+/// `timedatectl show -p NTPSynchronized`, then systemd-timesyncd's marker
+/// `/run/systemd/timesync/synchronized`. Without any of them the state is an
+/// `error` (`tool_unavailable`).
 #[derive(Debug, Clone)]
 pub struct RealProbes {
     root: PathBuf,

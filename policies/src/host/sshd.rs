@@ -33,7 +33,7 @@ pub const KEYWORDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshdObservation {
-    /// Whether the sshd binary (`/usr/sbin/sshd`) exists.
+    /// Whether the sshd binary (`/usr/sbin/sshd` or `/usr/bin/sshd`) exists.
     pub binary_present: bool,
     /// Whether the main configuration file exists.
     pub config_present: bool,
