@@ -224,8 +224,9 @@ impl Record {
         crate::canonical::to_canonical(self)
     }
 
-    /// Parse a record from its stored bytes; rejects unknown fields and other
-    /// schema versions.
+    /// Parse a record from its stored bytes; rejects unknown fields. The
+    /// schema version is not checked here: the ledger refuses to append, and
+    /// the verifier reports, records of another version.
     pub fn from_bytes(bytes: &[u8]) -> Result<Record, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
