@@ -322,6 +322,44 @@ impl VerifyReport {
     }
 }
 
+impl std::fmt::Display for VerifyReport {
+    /// The human report both `evident verify` and `evident-verify` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "contents:     {} records, {} checkpoints, {} observations, {} keys",
+            self.records, self.checkpoints, self.observations, self.keys
+        )?;
+        match &self.trusted_key_id {
+            Some(k) => writeln!(f, "trusted key:  {k}")?,
+            None => writeln!(
+                f,
+                "trusted key:  none (signatures checked against keys stored in the ledger; pass --key)"
+            )?,
+        }
+        match &self.latest_verified {
+            Some(c) => writeln!(
+                f,
+                "latest verified checkpoint: size {}, root {}, time {}, key {}",
+                c.tree_size,
+                c.root_hex(),
+                format_time(c.time),
+                c.key_id
+            )?,
+            None => writeln!(f, "latest verified checkpoint: none")?,
+        }
+        if self.is_ok() {
+            writeln!(f, "result:       OK")
+        } else {
+            writeln!(f, "result:       {} problem(s)", self.problems.len())?;
+            for p in &self.problems {
+                writeln!(f, "  [{}] {p}", p.code())?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Open the ledger at `path` read-only and verify it (see [`verify_ledger`]).
 pub fn verify_ledger_path(
     path: impl AsRef<Path>,

@@ -141,7 +141,10 @@ mod tests {
 
     #[test]
     fn lookup_accepts_both_spellings_and_rejects_unknown() {
-        assert_eq!(control("A.8.5").map(|c| c.title.as_str()), Some("Secure authentication"));
+        assert_eq!(
+            control("A.8.5").map(|c| c.title.as_str()),
+            Some("Secure authentication")
+        );
         assert_eq!(control("8.5").map(|c| c.id.as_str()), Some("A.8.5"));
         assert!(control("A.8.35").is_none());
         assert!(control("A.9.1").is_none());

@@ -26,7 +26,9 @@ pub fn check(id: &str) -> Option<&'static Check> {
 
 /// The checks that read observations of `source`.
 pub fn checks_for_source(source: &str) -> impl Iterator<Item = &'static Check> + '_ {
-    checks().into_iter().filter(move |c| c.meta.source == source)
+    checks()
+        .into_iter()
+        .filter(move |c| c.meta.source == source)
 }
 
 /// Run every check subscribed to the observation's source.
@@ -47,9 +49,13 @@ mod tests {
             let id = c.meta.id;
             assert!(seen.insert(id), "two checks share the id {id}");
             let parts: Vec<&str> = id.split('_').collect();
-            assert!(parts.len() >= 3, "{id} is not <area>_<resource>_<expected_state>");
             assert!(
-                id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                parts.len() >= 3,
+                "{id} is not <area>_<resource>_<expected_state>"
+            );
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{id} is not snake_case"
             );
         }
@@ -63,10 +69,23 @@ mod tests {
             assert!(!m.controls.is_empty(), "{} evidences no control", m.id);
             for ctl in m.controls {
                 let found = catalog::control(ctl);
-                assert!(found.is_some(), "{} names {ctl}, which is not in Annex A", m.id);
-                assert_eq!(found.map(|c| c.id.as_str()), Some(*ctl), "{}: write controls as A.x.y", m.id);
+                assert!(
+                    found.is_some(),
+                    "{} names {ctl}, which is not in Annex A",
+                    m.id
+                );
+                assert_eq!(
+                    found.map(|c| c.id.as_str()),
+                    Some(*ctl),
+                    "{}: write controls as A.x.y",
+                    m.id
+                );
             }
-            assert!(!m.title.is_empty() && !m.rationale.is_empty() && !m.remediation.is_empty(), "{}", m.id);
+            assert!(
+                !m.title.is_empty() && !m.rationale.is_empty() && !m.remediation.is_empty(),
+                "{}",
+                m.id
+            );
             assert!(m.max_age_days > 0, "{} has no max evidence age", m.id);
         }
     }

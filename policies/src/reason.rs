@@ -96,10 +96,45 @@ mod tests {
             let s = code.as_str();
             assert!(seen.insert(s), "duplicate reason code {s}");
             assert!(
-                s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{s} is not snake_case"
             );
             assert!(!code.description().is_empty(), "{s} has no description");
         }
+    }
+}
+
+/// The reason-code reference, as written to `docs/reason-codes.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Reason codes\n\nEvery finding carries one of these stable, machine-readable codes. A code never\nchanges meaning once released; new ones may be added. This file is generated from\n`policies/src/reason.rs` and checked by a test (`EVIDENT_BLESS=1 cargo test -p evident-policies`\nrewrites it after a deliberate change).\n\n| code | meaning |\n|---|---|\n",
+    );
+    for code in ReasonCode::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            code.as_str(),
+            code.description()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod snapshot {
+    /// The set of codes is a public interface: renaming or removing one must be
+    /// a visible decision, made by regenerating the reference.
+    #[test]
+    fn reason_code_reference_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reason-codes.md");
+        let want = super::reference_markdown();
+        if std::env::var_os("EVIDENT_BLESS").is_some() {
+            std::fs::write(path, &want).expect("write docs/reason-codes.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/reason-codes.md is out of date with ReasonCode; review the change and run EVIDENT_BLESS=1 cargo test -p evident-policies"
+        );
     }
 }

@@ -84,7 +84,11 @@ pub fn build(
     // Latest finding per (check, target, resource).
     let mut latest: BTreeMap<(&str, &str, &str), &FindingRecord> = BTreeMap::new();
     for f in findings.iter().filter(|f| f.recorded_at <= at) {
-        let key = (f.check_id.as_str(), f.target.id.as_str(), f.resource_id.as_str());
+        let key = (
+            f.check_id.as_str(),
+            f.target.id.as_str(),
+            f.resource_id.as_str(),
+        );
         match latest.get(&key) {
             Some(prev) if prev.recorded_at > f.recorded_at => {}
             _ => {
@@ -123,12 +127,20 @@ fn row(
                 .collect()
         })
         .unwrap_or_default();
-    let fresh = |f: &&FindingRecord| at - f.recorded_at <= max_age(&f.check_id);
+    let fresh = |f: &FindingRecord| at - f.recorded_at <= max_age(&f.check_id);
     let implementation = if relevant.is_empty() {
         Implementation::NotEvaluated
-    } else if relevant.iter().filter(fresh).any(|f| f.status == Status::Fail) {
+    } else if relevant
+        .iter()
+        .filter(|f| fresh(f))
+        .any(|f| f.status == Status::Fail)
+    {
         Implementation::Failing
-    } else if relevant.iter().filter(fresh).any(|f| f.status == Status::Error) {
+    } else if relevant
+        .iter()
+        .filter(|f| fresh(f))
+        .any(|f| f.status == Status::Error)
+    {
         Implementation::Error
     } else if !relevant.iter().all(|f| fresh(f)) {
         Implementation::Stale
@@ -157,7 +169,10 @@ mod tests {
     use evident_evidence::record::{Severity, Target, TargetKind, FRAMEWORK, SCHEMA_VERSION};
 
     fn finding(id: &str, check: &str, control: &str, status: Status, day: u32) -> FindingRecord {
-        let t = Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).single().expect("valid date");
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, day, 12, 0, 0)
+            .single()
+            .expect("valid date");
         FindingRecord {
             schema_version: SCHEMA_VERSION,
             record_id: id.into(),
@@ -167,7 +182,10 @@ mod tests {
             controls: vec![control.into()],
             check_id: check.into(),
             severity: Severity::High,
-            target: Target { kind: TargetKind::Host, id: "h".into() },
+            target: Target {
+                kind: TargetKind::Host,
+                id: "h".into(),
+            },
             resource_id: "r".into(),
             status,
             reason_code: "x".into(),
@@ -180,18 +198,25 @@ mod tests {
     }
 
     fn at(day: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, day, 13, 0, 0).single().expect("valid date")
+        Utc.with_ymd_and_hms(2026, 1, day, 13, 0, 0)
+            .single()
+            .expect("valid date")
     }
 
     fn status_of(rows: &[SoaRow], id: &str) -> Implementation {
-        rows.iter().find(|r| r.control == id).map(|r| r.implementation).expect("row")
+        rows.iter()
+            .find(|r| r.control == id)
+            .map(|r| r.implementation)
+            .expect("row")
     }
 
     #[test]
     fn covers_all_93_controls_and_defaults_to_not_evaluated() {
         let rows = build(&BTreeMap::new(), &[], at(1));
         assert_eq!(rows.len(), 93);
-        assert!(rows.iter().all(|r| r.implementation == Implementation::NotEvaluated));
+        assert!(rows
+            .iter()
+            .all(|r| r.implementation == Implementation::NotEvaluated));
         assert!(rows.iter().all(|r| r.applicable.is_none()));
     }
 
@@ -203,23 +228,44 @@ mod tests {
             finding("2", "unknown_check", "A.8.5", Status::Pass, 2),
             finding("3", "unknown_check", "A.8.5", Status::Fail, 5),
         ];
-        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(1)), "A.8.5"), Implementation::Failing);
+        assert_eq!(
+            status_of(&build(&BTreeMap::new(), &f, at(1)), "A.8.5"),
+            Implementation::Failing
+        );
         let rows = build(&BTreeMap::new(), &f, at(3));
         assert_eq!(status_of(&rows, "A.8.5"), Implementation::Passing);
         let row = rows.iter().find(|r| r.control == "A.8.5").expect("row");
         assert_eq!(row.record_ids, vec!["2".to_string()]);
-        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(6)), "A.8.5"), Implementation::Failing);
+        assert_eq!(
+            status_of(&build(&BTreeMap::new(), &f, at(6)), "A.8.5"),
+            Implementation::Failing
+        );
     }
 
     #[test]
     fn error_stale_and_not_applicable() {
         let f = vec![finding("1", "unknown_check", "A.8.8", Status::Error, 1)];
-        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"), Implementation::Error);
+        assert_eq!(
+            status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"),
+            Implementation::Error
+        );
         let f = vec![finding("1", "unknown_check", "A.8.8", Status::Pass, 1)];
         let later = at(1) + Duration::days(31);
-        assert_eq!(status_of(&build(&BTreeMap::new(), &f, later), "A.8.8"), Implementation::Stale);
-        let f = vec![finding("1", "unknown_check", "A.8.8", Status::NotApplicable, 1)];
-        assert_eq!(status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"), Implementation::NotEvaluated);
+        assert_eq!(
+            status_of(&build(&BTreeMap::new(), &f, later), "A.8.8"),
+            Implementation::Stale
+        );
+        let f = vec![finding(
+            "1",
+            "unknown_check",
+            "A.8.8",
+            Status::NotApplicable,
+            1,
+        )];
+        assert_eq!(
+            status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"),
+            Implementation::NotEvaluated
+        );
     }
 
     #[test]
@@ -227,7 +273,10 @@ mod tests {
         let mut d = BTreeMap::new();
         d.insert(
             "A.7.4".to_string(),
-            Decision { applicable: Some(false), justification: Some("no premises".into()) },
+            Decision {
+                applicable: Some(false),
+                justification: Some("no premises".into()),
+            },
         );
         let rows = build(&d, &[], at(1));
         let r = rows.iter().find(|r| r.control == "A.7.4").expect("row");

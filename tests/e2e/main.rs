@@ -1,1 +1,6 @@
-//! End-to-end tests of the evident binary.
+//! End-to-end tests of the `evident` and `evident-verify` binaries: each test
+//! has its own temporary data directory and runs the real binaries on this
+//! machine.
+
+mod cli;
+mod support;

@@ -181,32 +181,5 @@ fn run(args: &Args) -> Result<bool, String> {
 
 fn print_ledger_report(path: &std::path::Path, r: &VerifyReport) {
     println!("ledger:       {}", path.display());
-    println!(
-        "contents:     {} records, {} checkpoints, {} observations, {} keys",
-        r.records, r.checkpoints, r.observations, r.keys
-    );
-    match &r.trusted_key_id {
-        Some(k) => println!("trusted key:  {k}"),
-        None => println!(
-            "trusted key:  none (signatures checked against keys stored in the ledger; pass --key)"
-        ),
-    }
-    match &r.latest_verified {
-        Some(c) => println!(
-            "latest verified checkpoint: size {}, root {}, time {}, key {}",
-            c.tree_size,
-            c.root_hex(),
-            format_time(c.time),
-            c.key_id
-        ),
-        None => println!("latest verified checkpoint: none"),
-    }
-    if r.is_ok() {
-        println!("result:       OK");
-    } else {
-        println!("result:       {} problem(s)", r.problems.len());
-        for p in &r.problems {
-            println!("  [{}] {p}", p.code());
-        }
-    }
+    print!("{r}");
 }

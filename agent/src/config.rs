@@ -1,0 +1,494 @@
+//! The configuration file: parsed, then validated as a whole.
+//!
+//! Every problem is reported with its line and column, all at once; nothing
+//! runs on an invalid configuration. Secrets never sit inline: options that
+//! name a secret take a file path or an environment variable name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use evident_collectors::host::HostSettings;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The configuration shipped with evident; used when no file is found.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../config.example.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Agent identity and storage.
+    #[serde(default)]
+    pub agent: AgentConfig,
+    /// Collector instances, by kind.
+    #[serde(default)]
+    pub collectors: Collectors,
+    /// Statement of Applicability decisions.
+    #[serde(default)]
+    pub soa: SoaConfig,
+}
+
+/// `[agent]`: identity and storage.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Agent id written into every record. Default: the host name.
+    pub id: Option<String>,
+    /// Where the ledger and key live. Default: `/var/lib/evident` as root,
+    /// otherwise `$XDG_DATA_HOME/evident` (or `~/.local/share/evident`).
+    pub data_dir: Option<PathBuf>,
+    /// The signing key (PKCS#8 PEM, mode 0600). Default: `<data_dir>/agent-key.pem`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[collectors]`: one array of tables per kind of collector.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collectors {
+    /// `[[collectors.host]]`: this Linux machine.
+    #[serde(default)]
+    pub host: Vec<Spanned<HostInstance>>,
+}
+
+/// `[[collectors.host]]`: checks on the Linux machine the agent runs on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostInstance {
+    /// Name of this instance, unique across collectors. Default: `host`.
+    #[serde(default = "default_host_name")]
+    pub name: String,
+    /// Set to false to keep the instance configured but not run.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Run only these checks (ids as `evident checks` lists them). Default: all host checks.
+    pub checks: Option<Vec<Spanned<String>>>,
+    /// Root of the file system to inspect. Default `/`; another path inspects a mounted image.
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+    /// Maximum age in days of the apt package index before pending updates are unknowable.
+    #[serde(default = "default_apt_age")]
+    pub apt_index_max_age_days: u32,
+}
+
+fn default_host_name() -> String {
+    "host".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_root() -> PathBuf {
+    PathBuf::from("/")
+}
+fn default_apt_age() -> u32 {
+    7
+}
+
+impl HostInstance {
+    /// The collector's own settings.
+    pub fn settings(&self) -> HostSettings {
+        HostSettings {
+            root: self.root.clone(),
+            apt_index_max_age_days: self.apt_index_max_age_days,
+        }
+    }
+}
+
+/// `[soa]`: the Statement of Applicability decisions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoaConfig {
+    /// One table per control, keyed by id: `[soa.controls."A.8.5"]`.
+    #[serde(default)]
+    pub controls: BTreeMap<Spanned<String>, Spanned<SoaEntry>>,
+}
+
+/// The decision for one control.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoaEntry {
+    /// Whether the control is applicable (included) or excluded.
+    pub applicable: bool,
+    /// Why it is included or excluded. Required by ISO/IEC 27001 6.1.3 d.
+    pub justification: Option<String>,
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file was read but is invalid.
+    #[error("{}", render_problems(origin, problems))]
+    Invalid {
+        /// The file (or `<embedded default>`).
+        origin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn render_problems(origin: &str, problems: &[Problem]) -> String {
+    let mut out = format!(
+        "invalid configuration {origin}: {} problem{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str(&format!(
+            "\n  {origin}:{}:{}: {}",
+            p.line, p.column, p.message
+        ));
+    }
+    out
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file on disk.
+    File(PathBuf),
+    /// The embedded default (no file found).
+    Embedded,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Embedded => f.write_str("<embedded default>"),
+        }
+    }
+}
+
+/// Find the configuration: the explicit path, else `evident.toml` in the
+/// working directory, else `/etc/evident/evident.toml`, else the embedded default.
+pub fn locate(explicit: Option<&Path>) -> Origin {
+    if let Some(p) = explicit {
+        return Origin::File(p.to_path_buf());
+    }
+    for candidate in ["evident.toml", "/etc/evident/evident.toml"] {
+        let p = Path::new(candidate);
+        if p.exists() {
+            return Origin::File(p.to_path_buf());
+        }
+    }
+    Origin::Embedded
+}
+
+/// Read and validate the configuration from `origin`.
+pub fn load(origin: &Origin) -> Result<Config, ConfigError> {
+    let text = match origin {
+        Origin::File(path) => {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?
+        }
+        Origin::Embedded => EMBEDDED_DEFAULT.to_string(),
+    };
+    parse(&text).map_err(|problems| ConfigError::Invalid {
+        origin: origin.to_string(),
+        problems,
+    })
+}
+
+/// Parse and validate configuration text, returning every problem found.
+pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let config = deserialize_collecting(text, &mut problems);
+    if let Some(cfg) = &config {
+        validate(cfg, text, &mut problems);
+    }
+    match config {
+        Some(cfg) if problems.is_empty() => Ok(cfg),
+        _ => {
+            problems.sort_by_key(|p| (p.line, p.column));
+            problems.dedup();
+            Err(problems)
+        }
+    }
+}
+
+/// Deserialise, and on each error mask the offending lines and try again, so
+/// that one run reports every independent problem rather than the first.
+fn deserialize_collecting(text: &str, problems: &mut Vec<Problem>) -> Option<Config> {
+    const MAX_ROUNDS: usize = 64;
+    let mut masked = text.to_string();
+    let mut masked_ranges: Vec<Range<usize>> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        match toml::from_str::<Config>(&masked) {
+            Ok(cfg) => return if problems.is_empty() { Some(cfg) } else { None },
+            Err(err) => {
+                let span = err.span();
+                // An error inside a region we masked ourselves is a consequence
+                // of the masking, not a problem of the user's file.
+                let consequence = span
+                    .as_ref()
+                    .is_some_and(|s| masked_ranges.iter().any(|m| overlaps(m, s)));
+                if !consequence {
+                    problems.push(problem_at(text, span.clone(), err.message()));
+                }
+                let range = mask_lines(&mut masked, span?)?;
+                if masked_ranges.iter().any(|m| m == &range) {
+                    return None;
+                }
+                masked_ranges.push(range);
+            }
+        }
+    }
+    None
+}
+
+fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end.max(b.start + 1) && b.start < a.end
+}
+
+/// Comment out the lines covering `span` (and, for a table header, the
+/// table's body). Returns the byte range masked, `None` if nothing could be.
+fn mask_lines(text: &mut String, span: Range<usize>) -> Option<Range<usize>> {
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let mut end = text[span.end.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |i| span.end + i);
+    if text[start..].trim_start().starts_with('[') {
+        // A table header: mask up to the next header.
+        let mut pos = end;
+        while pos < text.len() {
+            let line_end = text[pos + 1..]
+                .find('\n')
+                .map_or(text.len(), |i| pos + 1 + i);
+            if text[pos + 1..line_end].trim_start().starts_with('[') {
+                break;
+            }
+            pos = line_end;
+        }
+        end = pos;
+    }
+    if start >= end {
+        return None;
+    }
+    // Blank every byte but newlines: offsets (and so later spans) stay valid.
+    let blank: String = text[start..end]
+        .bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    text.replace_range(start..end, &blank);
+    Some(start..end)
+}
+
+/// Line and column (1-based, in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Problem {
+    let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
+    Problem {
+        line,
+        column,
+        message: message.trim().to_string(),
+    }
+}
+
+fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    let host_checks: BTreeSet<&str> = evident_policies::checks()
+        .into_iter()
+        .filter(|c| c.meta.source.starts_with("host."))
+        .map(|c| c.meta.id)
+        .collect();
+    for inst in &cfg.collectors.host {
+        let span = inst.span();
+        let inst = inst.get_ref();
+        if !names.insert(inst.name.as_str()) {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!(
+                    "collector name {:?} is used twice; names must be unique",
+                    inst.name
+                ),
+            ));
+        }
+        if inst.name.trim().is_empty() {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                "collector name is empty",
+            ));
+        }
+        for check in inst.checks.iter().flatten() {
+            if !host_checks.contains(check.get_ref().as_str()) {
+                problems.push(problem_at(
+                    text,
+                    Some(check.span()),
+                    &format!(
+                        "unknown check {:?} for a host collector; known: {}",
+                        check.get_ref(),
+                        host_checks.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        if !inst.root.is_absolute() {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!(
+                    "root {:?} must be an absolute path",
+                    inst.root.display().to_string()
+                ),
+            ));
+        }
+    }
+    if let Some(id) = &cfg.agent.id {
+        if id.trim().is_empty() || id.chars().any(char::is_control) {
+            problems.push(Problem {
+                line: 0,
+                column: 0,
+                message: "agent.id must be a non-empty printable string".into(),
+            });
+        }
+    }
+    for (id, entry) in &cfg.soa.controls {
+        match evident_policies::catalog::control(id.get_ref()) {
+            None => problems.push(problem_at(
+                text,
+                Some(id.span()),
+                &format!(
+                    "unknown control {:?}: ISO/IEC 27001:2022 Annex A has A.5.1–A.5.37, A.6.1–A.6.8, A.7.1–A.7.14, A.8.1–A.8.34",
+                    id.get_ref()
+                ),
+            )),
+            Some(c) if c.id != *id.get_ref() => problems.push(problem_at(
+                text,
+                Some(id.span()),
+                &format!("write the control id as {:?}", c.id),
+            )),
+            Some(_) => {}
+        }
+        if entry
+            .get_ref()
+            .justification
+            .as_deref()
+            .is_some_and(|j| j.trim().is_empty())
+        {
+            problems.push(problem_at(
+                text,
+                Some(entry.span()),
+                &format!(
+                    "justification of {} is empty; omit it or write one",
+                    id.get_ref()
+                ),
+            ));
+        }
+    }
+}
+
+impl Config {
+    /// The SoA decision per control id (catalog spelling).
+    pub fn soa_decisions(&self) -> BTreeMap<String, (bool, Option<String>)> {
+        self.soa
+            .controls
+            .iter()
+            .map(|(k, v)| {
+                let e = v.get_ref();
+                (k.get_ref().clone(), (e.applicable, e.justification.clone()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let cfg = parse(EMBEDDED_DEFAULT).expect("example config must be valid");
+        assert!(!cfg.collectors.host.is_empty());
+    }
+
+    #[test]
+    fn reports_every_problem_with_line_and_column() {
+        let text = "[agent]\nid = \"a\"\nbogus = 1\n\n[[collectors.host]]\nname = \"h\"\napt_index_max_age_days = \"seven\"\nchecks = [\"no_such_check\"]\n\n[soa.controls.\"A.9.9\"]\napplicable = true\n";
+        let problems = parse(text).expect_err("invalid");
+        let at: Vec<(usize, usize)> = problems.iter().map(|p| (p.line, p.column)).collect();
+        assert!(at.contains(&(3, 1)), "unknown key: {problems:#?}");
+        assert!(at.contains(&(7, 26)), "bad type: {problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.message.contains("bogus")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("seven") || p.message.contains("integer")),
+            "{problems:#?}"
+        );
+        // The semantic problems (unknown check, unknown control) are found only
+        // once the file deserialises; masking lets us reach them too.
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let text = "[[collectors.host]]\nchecks = [\"no_such_check\"]\n[[collectors.host]]\n\n[soa.controls.\"A.9.9\"]\napplicable = true\n[soa.controls.\"8.5\"]\napplicable = false\njustification = \" \"\n";
+        let problems = parse(text).expect_err("invalid");
+        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            msgs.iter().any(|m| m.contains("no_such_check")),
+            "{msgs:#?}"
+        );
+        assert!(msgs.iter().any(|m| m.contains("used twice")), "{msgs:#?}");
+        assert!(msgs.iter().any(|m| m.contains("A.9.9")), "{msgs:#?}");
+        assert!(msgs.iter().any(|m| m.contains("\"A.8.5\"")), "{msgs:#?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("justification")),
+            "{msgs:#?}"
+        );
+        let unknown = problems
+            .iter()
+            .find(|p| p.message.contains("A.9.9"))
+            .expect("present");
+        assert_eq!((unknown.line, unknown.column), (5, 15));
+    }
+
+    #[test]
+    fn syntax_error_is_reported_with_position() {
+        let problems = parse("[agent\nid = 1\n").expect_err("invalid");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 1);
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("x", 0), (1, 1));
+    }
+}

@@ -1,0 +1,120 @@
+//! Rendering of tabular reports: aligned text, CSV and JSON.
+
+use std::io::Write;
+
+/// A simple table: a header and rows of cells.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column names.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Append a row (missing cells are empty).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Aligned text, columns wider than `max_width` characters are cut with `…`.
+    pub fn write_text(&self, out: &mut impl Write, max_width: usize) -> std::io::Result<()> {
+        let n = self.header.len();
+        let cut = |s: &str| -> String {
+            let one_line = s.replace(['\n', '\r'], " ");
+            if one_line.chars().count() > max_width {
+                let mut t: String = one_line.chars().take(max_width.saturating_sub(1)).collect();
+                t.push('…');
+                t
+            } else {
+                one_line
+            }
+        };
+        let cells: Vec<Vec<String>> = std::iter::once(&self.header)
+            .chain(self.rows.iter())
+            .map(|r| {
+                (0..n)
+                    .map(|i| cut(r.get(i).map_or("", String::as_str)))
+                    .collect()
+            })
+            .collect();
+        let widths: Vec<usize> = (0..n)
+            .map(|i| {
+                cells
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for (ri, r) in cells.iter().enumerate() {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                if i + 1 == n {
+                    line.push_str(c);
+                } else {
+                    line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+            if ri == 0 {
+                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+                writeln!(out, "{}", rule.join("  "))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CSV per RFC 4180 (CRLF line ends, quotes where needed).
+    pub fn write_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for r in std::iter::once(&self.header).chain(self.rows.iter()) {
+            let line: Vec<String> = r.iter().map(|c| csv_field(c)).collect();
+            write!(out, "{}\r\n", line.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quote a CSV field when it holds a comma, quote, CR or LF. A leading `=`,
+/// `+`, `-` or `@` is prefixed with `'` so spreadsheets do not run it as a formula.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+    }
+
+    #[test]
+    fn text_table_aligns_and_cuts() {
+        let mut t = Table::new(&["a", "bb"]);
+        t.row(vec!["long value".into(), "x".into()]);
+        let mut out = Vec::new();
+        t.write_text(&mut out, 6).expect("write");
+        let s = String::from_utf8(out).expect("utf8");
+        assert_eq!(s, "a       bb\n------  --\nlong …  x\n");
+    }
+}

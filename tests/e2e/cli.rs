@@ -1,0 +1,345 @@
+//! The command line as a user drives it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::support::*;
+
+fn collect_json(sb: &Sandbox) -> serde_json::Value {
+    let o = sb.evident(&["collect", "--format", "json"]);
+    assert_code(&o, 0);
+    serde_json::from_slice(&o.stdout).expect("collect --format json prints JSON")
+}
+
+#[test]
+fn collect_records_the_three_host_check_areas_of_this_machine() {
+    let sb = Sandbox::new();
+    let out = collect_json(&sb);
+    let findings = out["findings"].as_array().expect("findings array");
+    for prefix in ["host_sshd_", "host_clock_", "host_apt_"] {
+        let of_area: Vec<_> = findings
+            .iter()
+            .filter(|f| {
+                f["check_id"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with(prefix))
+            })
+            .collect();
+        assert!(!of_area.is_empty(), "no finding from {prefix}*: {out:#}");
+        for f in of_area {
+            let status = f["status"].as_str().expect("status");
+            assert!(
+                ["pass", "fail", "error", "not_applicable"].contains(&status),
+                "{f:#}"
+            );
+            assert!(!f["reason"].as_str().unwrap_or("").is_empty(), "{f:#}");
+            assert!(!f["reason_code"].as_str().unwrap_or("").is_empty(), "{f:#}");
+            assert!(f["observation_digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")));
+            assert!(f["controls"].as_array().is_some_and(|c| !c.is_empty()));
+        }
+    }
+    // The key was created with mode 0600.
+    let mode = std::fs::metadata(sb.data().join("agent-key.pem"))
+        .expect("key exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // And the text summary of a second run names the checks.
+    let o = sb.evident(&["collect"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("host_sshd_") && text.contains("status"),
+        "{text}"
+    );
+}
+
+#[test]
+fn both_verifiers_pass_on_a_fresh_ledger() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    collect_json(&sb);
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 0);
+    let ledger = sb.data().join("evidence.db");
+    let o = run(evident_verify().arg("ledger").arg(&ledger));
+    assert_code(&o, 0);
+    // Pinning the agent's own key passes too.
+    let key = sb.dir.path().join("key.pem");
+    let exported = sb.evident(&["key", "export"]);
+    assert_code(&exported, 0);
+    std::fs::write(&key, &exported.stdout).expect("write key");
+    assert_code(
+        &run(evident_verify()
+            .arg("ledger")
+            .arg(&ledger)
+            .arg("--key")
+            .arg(&key)),
+        0,
+    );
+    assert_code(
+        &sb.evident(&["verify", "--key", key.to_str().expect("utf8")]),
+        0,
+    );
+}
+
+#[test]
+fn flipping_one_byte_of_a_stored_record_fails_both_verifiers_naming_it() {
+    let sb = Sandbox::new();
+    let out = collect_json(&sb);
+    let victim = out["findings"][0]["record_id"]
+        .as_str()
+        .expect("record id")
+        .to_string();
+    let ledger = sb.data().join("evidence.db");
+    {
+        let conn = rusqlite::Connection::open(&ledger).expect("open sqlite");
+        // The append-only triggers guard against accidents; someone editing
+        // the file on purpose drops them first.
+        conn.execute_batch("DROP TRIGGER leaves_no_update")
+            .expect("drop trigger");
+        let (rowid, mut body): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT rowid, record FROM leaves WHERE record_id = ?1",
+                [&victim],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the record is stored");
+        // Flip one byte inside the reason text (keeps the JSON well formed).
+        let pos = body
+            .windows(9)
+            .position(|w| w == b"\"reason\":")
+            .expect("reason field")
+            + 10;
+        body[pos] ^= 0x01;
+        conn.execute(
+            "UPDATE leaves SET record = ?1 WHERE rowid = ?2",
+            rusqlite::params![body, rowid],
+        )
+        .expect("tamper");
+    }
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains(&victim) || stderr(&o).contains(&victim),
+        "evident verify must name {victim}:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = run(evident_verify().arg("ledger").arg(&ledger));
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains(&victim) || stderr(&o).contains(&victim),
+        "evident-verify must name {victim}:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn checkpoint_verifies_with_the_openssl_command_from_the_readme() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    let cp = sb.dir.path().join("cp");
+    assert_code(
+        &sb.evident(&["checkpoint", "--out", cp.to_str().expect("utf8")]),
+        0,
+    );
+    let exported = sb.evident(&["key", "export"]);
+    assert_code(&exported, 0);
+    std::fs::write(cp.join("key.pem"), &exported.stdout).expect("write key");
+    // Exactly as in the README.
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let command = "openssl dgst -sha256 -verify key.pem -signature checkpoint.sig checkpoint";
+    assert!(readme.contains(command), "README must show: {command}");
+    let o = run(Command::new("sh").arg("-c").arg(command).current_dir(&cp));
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Verified OK"), "{}", stdout(&o));
+    // The body names the tree size and the key id.
+    let body = std::fs::read_to_string(cp.join("checkpoint")).expect("body");
+    assert!(body.starts_with("evident-checkpoint/v1\n"), "{body}");
+    // A changed body no longer verifies.
+    std::fs::write(cp.join("checkpoint"), body.replace("size ", "size 1")).expect("tamper");
+    let o = run(Command::new("sh").arg("-c").arg(command).current_dir(&cp));
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "tampered checkpoint verified: {}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn soa_csv_has_a_header_and_93_rows() {
+    let sb = Sandbox::new();
+    let run = collect_json(&sb);
+    let o = sb.evident(&["soa", "--format", "csv"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 94, "{text}");
+    assert!(lines[0].starts_with("control,title,applicable,justification,implementation"));
+    // The example config's decisions are recorded and shown.
+    let a74 = lines
+        .iter()
+        .find(|l| l.starts_with("A.7.4,"))
+        .expect("A.7.4 row");
+    assert!(a74.contains(",no,"), "{a74}");
+    // A control with a finding other than not_applicable is evaluated; which
+    // one depends on this machine (no sshd makes A.8.5 not applicable).
+    let evaluated = run["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["status"] != "not_applicable")
+        .and_then(|f| f["controls"][0].as_str())
+        .expect("some host finding applies on any Linux machine")
+        .to_string();
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{evaluated},")))
+        .expect("row of the evaluated control");
+    assert!(
+        !row.contains("not_evaluated"),
+        "{evaluated} has host evidence: {row}"
+    );
+    let a51 = lines
+        .iter()
+        .find(|l| l.starts_with("A.5.1,"))
+        .expect("A.5.1 row");
+    assert!(
+        a51.contains("not_evaluated"),
+        "nothing evaluates A.5.1: {a51}"
+    );
+}
+
+#[test]
+fn controls_lists_93_and_checks_list_their_controls() {
+    let sb = Sandbox::new();
+    let o = sb.evident(&["controls", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(93));
+    let o = sb.evident(&["checks", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let checks = v.as_array().expect("array");
+    assert!(checks.len() >= 3);
+    assert!(checks
+        .iter()
+        .all(|c| c["controls"].as_array().is_some_and(|a| !a.is_empty())));
+}
+
+#[test]
+fn invalid_config_lists_every_problem_and_touches_nothing() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "bad.toml",
+        "[agent]\ncolour = \"blue\"\n\n[[collectors.host]]\napt_index_max_age_days = \"soon\"\n\n[soa.controls.\"A.8.99\"]\napplicable = true\n",
+    );
+    for cmd in [&["collect"][..], &["validate"], &["soa"]] {
+        let o = sb.evident_with(&cfg, cmd);
+        assert_code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains("bad.toml:2:1") && err.contains("colour"),
+            "{err}"
+        );
+        assert!(err.contains("bad.toml:5:26"), "{err}");
+        assert!(
+            !sb.data().exists(),
+            "an invalid config must not create the data dir"
+        );
+    }
+    // Once the type problems are fixed the unknown control is reported.
+    let cfg = sb.write(
+        "bad2.toml",
+        "[soa.controls.\"A.8.99\"]\napplicable = true\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("bad2.toml:1:15") && stderr(&o).contains("A.8.99"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_key_readable_by_others_is_refused_and_nothing_is_recorded() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    let key = sb.data().join("agent-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let before = std::fs::read(sb.data().join("evidence.db")).expect("ledger");
+    let o = sb.evident(&["collect"]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("600"), "{}", stderr(&o));
+    let after = std::fs::read(sb.data().join("evidence.db")).expect("ledger");
+    assert_eq!(before, after, "a refused key must not change the ledger");
+}
+
+#[test]
+fn fail_on_turns_findings_into_an_exit_code() {
+    let sb = Sandbox::new();
+    let root = sb.dir.path().join("root");
+    sb.write(
+        "root/etc/ssh/sshd_config",
+        "PasswordAuthentication yes\nPermitRootLogin yes\n",
+    );
+    sb.write("root/usr/sbin/sshd", "");
+    sb.write("root/etc/hostname", "fake-host\n");
+    let cfg = sb.write(
+        "fake.toml",
+        &format!(
+            "[[collectors.host]]\nroot = \"{}\"\nchecks = [\"host_sshd_password_auth_disabled\"]\n",
+            root.display()
+        ),
+    );
+    let o = sb.evident_with(&cfg, &["collect"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("fail"), "{}", stdout(&o));
+    let o = sb.evident_with(&cfg, &["collect", "--fail-on", "fail"]);
+    assert_code(&o, 3);
+    let o = sb.evident_with(&cfg, &["collect", "--fail-on", "error", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let f = &v["findings"][0];
+    assert_eq!(f["status"], "fail");
+    assert_eq!(f["target"]["id"], "fake-host");
+}
+
+#[test]
+fn evident_verify_has_no_network_client_in_its_dependency_tree() {
+    let o = run(Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "-p",
+            "evident-evidence",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(workspace_root()));
+    assert_code(&o, 0);
+    let tree = stdout(&o);
+    assert!(
+        tree.contains("rusqlite"),
+        "cargo tree printed something unexpected: {tree}"
+    );
+    for line in tree.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        for banned in [
+            "aws-", "octocrab", "reqwest", "hyper", "rustls", "openssl", "tokio",
+        ] {
+            assert!(
+                !name.starts_with(banned),
+                "evident-verify depends on {name}"
+            );
+        }
+    }
+}
