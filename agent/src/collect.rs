@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use evident_collectors::host::HostCollector;
 use evident_evidence::checkpoint::Checkpoint;
-use evident_evidence::ledger::Ledger;
+use evident_evidence::ledger::{Ledger, LedgerError};
 use evident_evidence::record::{
     FindingRecord, Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION,
 };
 use evident_evidence::signing::Signer;
-use evident_policies::{Finding, Observation, ReasonCode, Status};
+use evident_policies::{Finding, Observation, ReasonCode, Severity, Status, Target, TargetKind};
 
-use crate::config::Config;
+use crate::config::{Config, HostInstance};
 
 /// `evident <version>`, written into every record.
 pub fn tool_version() -> String {
@@ -21,7 +21,7 @@ pub fn tool_version() -> String {
 }
 
 /// A source of the current time, injected so runs are testable.
-pub trait Clock {
+pub trait Clock: Send + Sync {
     /// The current time, UTC.
     fn now(&self) -> DateTime<Utc>;
 }
@@ -52,106 +52,167 @@ pub struct RunOutcome {
 /// Something reported while a run progresses (for a terminal).
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
-/// Run every enabled collector once and append the evidence.
-pub fn run_once(
+/// A finding with the metadata of the check that produced it.
+#[derive(Debug, Clone)]
+struct Evaluated {
+    observation: usize,
+    finding: Finding,
+    controls: &'static [&'static str],
+    severity: Severity,
+}
+
+/// What collection produced, before anything is recorded: observations and
+/// the findings of the checks on them. Building it does no ledger I/O, so a
+/// collection that is abandoned (timeout, shutdown) leaves nothing behind.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    observations: Vec<Observation>,
+    findings: Vec<Evaluated>,
+    /// Findings without an observation (e.g. a collector that failed as a whole).
+    orphan: Vec<(Target, Evaluated)>,
+}
+
+/// Collect from one host collector instance and evaluate its checks.
+pub fn collect_host(inst: &HostInstance, now: DateTime<Utc>) -> Batch {
+    let collector = HostCollector::new(&inst.settings());
+    let seen = collector.collect(now);
+    evaluate(seen, |id| {
+        inst.checks
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c.get_ref() == id))
+    })
+}
+
+fn evaluate(seen: Vec<Observation>, selected: impl Fn(&str) -> bool) -> Batch {
+    let mut batch = Batch::default();
+    for obs in seen {
+        let idx = batch.observations.len();
+        for check in
+            evident_policies::checks_for_source(&obs.source).filter(|c| selected(c.meta.id))
+        {
+            let mut found = (check.evaluate)(&obs);
+            if found.is_empty() {
+                // Fail closed: a check that says nothing must not make its
+                // controls silently disappear.
+                found.push(Finding::new(
+                    &check.meta,
+                    obs.source.clone(),
+                    Status::Error,
+                    ReasonCode::ObservationMalformed,
+                    "the check produced no finding for this observation",
+                ));
+            }
+            batch
+                .findings
+                .extend(found.into_iter().map(|finding| Evaluated {
+                    observation: idx,
+                    finding,
+                    controls: check.meta.controls,
+                    severity: check.meta.severity,
+                }));
+        }
+        batch.observations.push(obs);
+    }
+    batch
+}
+
+/// The batch recorded when a host collector instance could not run at all
+/// (timed out, or failed after its retries): one `error` finding per check it
+/// would have run, so its controls show the failure instead of going quiet.
+pub fn host_failure(inst: &HostInstance, code: ReasonCode, reason: &str) -> Batch {
+    let target = Target {
+        kind: TargetKind::Host,
+        id: crate::paths::host_name(),
+    };
+    let mut batch = Batch::default();
+    for check in evident_policies::checks().into_iter().filter(|c| {
+        HostCollector::sources().contains(&c.meta.source)
+            && inst
+                .checks
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|x| x.get_ref() == c.meta.id))
+    }) {
+        let finding = Finding::new(&check.meta, inst.name.clone(), Status::Error, code, reason);
+        batch.orphan.push((
+            target.clone(),
+            Evaluated {
+                observation: usize::MAX,
+                finding,
+                controls: check.meta.controls,
+                severity: check.meta.severity,
+            },
+        ));
+    }
+    batch
+}
+
+/// Record a batch: its findings, any SoA decision changes, and a signed
+/// checkpoint, in one atomic append.
+pub fn commit(
+    batch: Batch,
     cfg: &Config,
     agent_id: &str,
     ledger: &mut Ledger,
     signer: &dyn Signer,
     clock: &dyn Clock,
-    progress: Progress<'_>,
-) -> Result<RunOutcome, evident_evidence::ledger::LedgerError> {
+) -> Result<RunOutcome, LedgerError> {
     let run_id = uuid::Uuid::now_v7().to_string();
-    let mut observations: Vec<Observation> = Vec::new();
-    let mut pending: Vec<(
-        usize,
-        Finding,
-        &'static [&'static str],
-        evident_policies::Severity,
-    )> = Vec::new();
-
-    for spanned in &cfg.collectors.host {
-        let inst = spanned.get_ref();
-        if !inst.enabled {
-            tracing::info!(collector = %inst.name, "collector disabled; skipped");
-            continue;
-        }
-        progress(&format!("collecting host {:?}", inst.name));
-        let started = std::time::Instant::now();
-        let collector = HostCollector::new(&inst.settings());
-        let seen = collector.collect(clock.now());
-        let selected = |id: &str| {
-            inst.checks
-                .as_ref()
-                .is_none_or(|list| list.iter().any(|c| c.get_ref() == id))
-        };
-        for obs in seen {
-            let idx = observations.len();
-            for check in
-                evident_policies::checks_for_source(&obs.source).filter(|c| selected(c.meta.id))
-            {
-                let mut found = (check.evaluate)(&obs);
-                if found.is_empty() {
-                    // Fail closed: a check that says nothing must not make its
-                    // controls silently disappear.
-                    found.push(Finding::new(
-                        &check.meta,
-                        obs.source.clone(),
-                        Status::Error,
-                        ReasonCode::ObservationMalformed,
-                        "the check produced no finding for this observation",
-                    ));
-                }
-                for f in found {
-                    pending.push((idx, f, check.meta.controls, check.meta.severity));
-                }
-            }
-            observations.push(obs);
-        }
-        tracing::info!(
-            collector = %inst.name,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "collector finished"
-        );
-    }
-
     let recorded_at = clock.now();
-    let digests: Vec<(String, Vec<u8>)> = observations
+    let digests: Vec<(String, Vec<u8>)> = batch
+        .observations
         .iter()
         .map(|o| {
             let bytes = o.to_canonical();
             (evident_evidence::canonical::sha256_digest(&bytes), bytes)
         })
         .collect();
-    let mut findings = Vec::with_capacity(pending.len());
-    for (idx, f, controls, severity) in pending {
-        let obs = &observations[idx];
-        findings.push(FindingRecord {
+    let record =
+        |target: &Target, observed_at: DateTime<Utc>, digest: String, e: Evaluated| FindingRecord {
             schema_version: SCHEMA_VERSION,
             record_id: uuid::Uuid::now_v7().to_string(),
             run_id: run_id.clone(),
             agent_id: agent_id.to_string(),
             framework: FRAMEWORK.to_string(),
-            controls: controls.iter().map(|c| c.to_string()).collect(),
-            check_id: f.check_id.to_string(),
-            severity,
-            target: obs.target.clone(),
-            resource_id: f.resource_id,
-            status: f.status,
-            reason_code: f.reason_code.as_str().to_string(),
-            reason: f.reason,
-            observed_at: obs.collected_at,
+            controls: e.controls.iter().map(|c| c.to_string()).collect(),
+            check_id: e.finding.check_id.to_string(),
+            severity: e.severity,
+            target: target.clone(),
+            resource_id: e.finding.resource_id,
+            status: e.finding.status,
+            reason_code: e.finding.reason_code.as_str().to_string(),
+            reason: e.finding.reason,
+            observed_at,
             recorded_at,
             tool_version: tool_version(),
-            observation_digest: digests[idx].0.clone(),
-        });
+            observation_digest: digest,
+        };
+    let mut findings = Vec::with_capacity(batch.findings.len() + batch.orphan.len());
+    for e in batch.findings {
+        let obs = &batch.observations[e.observation];
+        let digest = digests[e.observation].0.clone();
+        findings.push(record(&obs.target, obs.collected_at, digest, e));
+    }
+    // Findings without an observation point at the observation of the failure itself.
+    let mut digests = digests;
+    for (target, e) in batch.orphan {
+        let failure = Observation::new(
+            "agent.collector_failure",
+            target.clone(),
+            recorded_at,
+            &serde_json::json!({ "collector": e.finding.resource_id, "reason": e.finding.reason }),
+        );
+        let bytes = failure.to_canonical();
+        let digest = evident_evidence::canonical::sha256_digest(&bytes);
+        if !digests.iter().any(|(d, _)| d == &digest) {
+            digests.push((digest.clone(), bytes));
+        }
+        findings.push(record(&target, recorded_at, digest, e));
     }
 
     let soa = soa_changes(cfg, ledger, agent_id, &run_id, recorded_at)?;
     let soa_changes = soa.len();
     let mut records: Vec<Record> = soa.into_iter().map(Record::SoaDecision).collect();
     records.extend(findings.iter().cloned().map(Record::Finding));
-    progress(&format!("recording {} records", records.len()));
     let checkpoint = ledger.append_run(&digests, &records, signer, agent_id, recorded_at)?;
     Ok(RunOutcome {
         run_id,
@@ -161,12 +222,55 @@ pub fn run_once(
     })
 }
 
+/// Run every enabled collector once and append the evidence as one run.
+pub fn run_once(
+    cfg: &Config,
+    agent_id: &str,
+    ledger: &mut Ledger,
+    signer: &dyn Signer,
+    clock: &dyn Clock,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, LedgerError> {
+    let mut all = Batch::default();
+    for spanned in &cfg.collectors.host {
+        let inst = spanned.get_ref();
+        if !inst.enabled {
+            tracing::info!(collector = %inst.name, "collector disabled; skipped");
+            continue;
+        }
+        progress(&format!("collecting host {:?}", inst.name));
+        let started = std::time::Instant::now();
+        let batch = collect_host(inst, clock.now());
+        tracing::info!(
+            collector = %inst.name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "collector finished"
+        );
+        all.append(batch);
+    }
+    progress("recording evidence");
+    commit(all, cfg, agent_id, ledger, signer, clock)
+}
+
+impl Batch {
+    /// Move another batch's contents into this one.
+    pub fn append(&mut self, other: Batch) {
+        let offset = self.observations.len();
+        self.observations.extend(other.observations);
+        self.findings
+            .extend(other.findings.into_iter().map(|mut e| {
+                e.observation += offset;
+                e
+            }));
+        self.orphan.extend(other.orphan);
+    }
+}
+
 /// The latest SoA decision per control recorded in the ledger.
 pub fn recorded_decisions(
     ledger: &Ledger,
     at: Option<DateTime<Utc>>,
-) -> Result<BTreeMap<String, evident_policies::soa::Decision>, evident_evidence::ledger::LedgerError>
-{
+) -> Result<BTreeMap<String, evident_policies::soa::Decision>, LedgerError> {
     let mut out = BTreeMap::new();
     for (_, rec) in ledger.records()? {
         if let Record::SoaDecision(d) = rec {
@@ -210,7 +314,7 @@ fn soa_changes(
     agent_id: &str,
     run_id: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<SoaDecisionRecord>, evident_evidence::ledger::LedgerError> {
+) -> Result<Vec<SoaDecisionRecord>, LedgerError> {
     let recorded = recorded_decisions(ledger, None)?;
     Ok(configured_decisions(cfg)
         .into_iter()

@@ -63,7 +63,7 @@ impl Context {
         if allowed.contains(&self.format) {
             Ok(())
         } else {
-            bail!(
+            Err(crate::UsageError(format!(
                 "this command does not print --format {:?}; use one of: {}",
                 self.format,
                 allowed
@@ -71,7 +71,8 @@ impl Context {
                     .map(|f| format!("{f:?}").to_lowercase())
                     .collect::<Vec<_>>()
                     .join(", ")
-            )
+            ))
+            .into())
         }
     }
 
@@ -114,6 +115,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 fn print_table(ctx: &Context, table: &Table, width: usize) -> anyhow::Result<()> {
     match ctx.format {
         Format::Csv => table.write_csv(&mut stdout())?,
+        Format::Markdown => table.write_markdown(&mut stdout())?,
         _ => table.write_text(&mut stdout(), width)?,
     }
     Ok(())
@@ -136,7 +138,7 @@ pub fn init(ctx: &Context) -> anyhow::Result<u8> {
 
 /// `evident collect`.
 pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
-    ctx.require_format(&[Format::Table, Format::Json, Format::Csv])?;
+    ctx.require_format(&[Format::Table, Format::Json, Format::Csv, Format::Markdown])?;
     let cfg = ctx.config()?;
     let agent_id = Context::agent_id(&cfg);
     let (mut ledger, signer, created) = ctx.open_for_writing(&cfg)?;
@@ -221,14 +223,32 @@ fn hex_root(cp: &evident_evidence::checkpoint::Checkpoint) -> String {
     cp.root_hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Parse `--at`: RFC 3339, or `YYYY-MM-DD` meaning the end of that day (UTC).
+fn parse_at(text: &str) -> anyhow::Result<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("--at {text:?}: expected a date (2026-11-30) or an RFC 3339 time (2026-11-30T12:00:00Z)")
+    })?;
+    let end = day
+        .and_hms_opt(23, 59, 59)
+        .ok_or_else(|| anyhow::anyhow!("--at {text:?}: not a valid date"))?;
+    Ok(end.and_utc())
+}
+
 /// `evident soa`.
-pub fn soa(ctx: &Context) -> anyhow::Result<u8> {
+pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
     let cfg = ctx.config()?;
+    let at = at
+        .map(parse_at)
+        .transpose()
+        .map_err(|e| crate::UsageError(e.to_string()))?;
     let configured = collect::configured_decisions(&cfg);
     let ledger_path = ctx.ledger_path(&cfg);
     let (decisions, findings) = if ledger_path.exists() {
         let ledger = ctx.open_existing_ledger(&cfg)?;
-        let recorded = collect::recorded_decisions(&ledger, None)?;
+        let recorded = collect::recorded_decisions(&ledger, at)?;
         let differ = configured
             .iter()
             .filter(|(id, d)| {
@@ -239,7 +259,7 @@ pub fn soa(ctx: &Context) -> anyhow::Result<u8> {
                     })
             })
             .count();
-        if differ > 0 {
+        if differ > 0 && at.is_none() {
             eprintln!(
                 "evident: {differ} SoA decision(s) in the configuration are not yet in the ledger; they are recorded by the next `evident collect`. Showing the recorded decisions."
             );
@@ -253,6 +273,11 @@ pub fn soa(ctx: &Context) -> anyhow::Result<u8> {
             })
             .collect::<Vec<_>>();
         (recorded, findings)
+    } else if at.is_some() {
+        bail!(
+            "no ledger at {}: a past SoA can only be rebuilt from recorded evidence",
+            ledger_path.display()
+        );
     } else {
         eprintln!(
             "evident: no ledger at {} yet; showing configured decisions without evidence",
@@ -260,9 +285,16 @@ pub fn soa(ctx: &Context) -> anyhow::Result<u8> {
         );
         (configured, Vec::new())
     };
-    let rows = soa::build(&decisions, &findings, Utc::now());
+    let rows = soa::build(&decisions, &findings, at.unwrap_or_else(Utc::now));
+    if check {
+        return soa_check(ctx, &rows);
+    }
     if ctx.format == Format::Json {
-        print_json(&rows)?;
+        print_json(&serde_json::json!({
+            "framework": evident_evidence::record::FRAMEWORK,
+            "at": evident_evidence::record::format_time(at.unwrap_or_else(Utc::now)),
+            "controls": rows,
+        }))?;
         return Ok(EXIT_OK);
     }
     let mut table = Table::new(&[
@@ -293,6 +325,31 @@ pub fn soa(ctx: &Context) -> anyhow::Result<u8> {
     }
     print_table(ctx, &table, 40)?;
     Ok(EXIT_OK)
+}
+
+fn soa_check(ctx: &Context, rows: &[soa::SoaRow]) -> anyhow::Result<u8> {
+    let issues = soa::lint(rows);
+    if ctx.format == Format::Json {
+        print_json(&serde_json::json!({ "ok": issues.is_empty(), "issues": issues }))?;
+    } else {
+        let mut t = Table::new(&["control", "problem", "detail"]);
+        for i in &issues {
+            t.row(vec![i.control.clone(), i.code.into(), i.message.clone()]);
+        }
+        if issues.is_empty() {
+            println!("SoA check: no problem found");
+        } else {
+            print_table(ctx, &t, 100)?;
+            if ctx.format == Format::Table {
+                println!("\nSoA check: {} problem(s)", issues.len());
+            }
+        }
+    }
+    Ok(if issues.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }
 
 /// `evident validate`.
@@ -353,6 +410,7 @@ pub fn checks(ctx: &Context) -> anyhow::Result<u8> {
 
 /// `evident verify`.
 pub fn verify(ctx: &Context, key: Option<&Path>) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
     let trusted = key
@@ -399,5 +457,116 @@ pub fn key_export(ctx: &Context) -> anyhow::Result<u8> {
     let signer =
         FileSigner::load(&path).with_context(|| format!("signing key {}", path.display()))?;
     print!("{}", signer.public_key_pem());
+    Ok(EXIT_OK)
+}
+
+/// `evident run`.
+pub fn run_daemon(ctx: &Context, run_at_start: bool) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let agent_id = Context::agent_id(&cfg);
+    let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
+    if created {
+        tracing::info!(key = %ctx.key_path(&cfg).display(), key_id = signer.key_id(), "created signing key");
+    }
+    crate::service::run(crate::service::DaemonSetup {
+        data_dir: ctx.data_dir(&cfg),
+        cfg,
+        agent_id,
+        ledger,
+        signer,
+        run_at_start,
+    })
+}
+
+/// Whether a daemon holds the data directory's lock right now.
+fn daemon_running(dir: &Path) -> bool {
+    let Ok(f) = std::fs::File::options()
+        .write(true)
+        .open(dir.join(crate::service::LOCK_FILE))
+    else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// `evident status`.
+pub fn status(ctx: &Context) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let dir = ctx.data_dir(&cfg);
+    let path = dir.join(crate::service::STATUS_FILE);
+    let book: crate::daemon::StatusBook = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("cannot parse {}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let running = daemon_running(&dir);
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for inst in cfg.collectors.host.iter().map(|s| s.get_ref()) {
+        let st = book.collectors.get(&inst.name).cloned().unwrap_or_default();
+        let next = if !inst.enabled {
+            None
+        } else if running {
+            st.next_run_at
+        } else {
+            inst.run_options()
+                .ok()
+                .and_then(|o| o.schedule.next_after(now))
+        };
+        rows.push(serde_json::json!({
+            "collector": inst.name,
+            "enabled": inst.enabled,
+            "schedule": inst.schedule.get_ref(),
+            "last_started_at": st.last_started_at.map(evident_evidence::record::format_time),
+            "last_finished_at": st.last_finished_at.map(evident_evidence::record::format_time),
+            "last_outcome": st.last_outcome,
+            "last_error": st.last_error,
+            "last_findings": st.last_summary.map(|s| s.findings),
+            "next_run_at": next.map(evident_evidence::record::format_time),
+        }));
+    }
+    if ctx.format == Format::Json {
+        print_json(&serde_json::json!({
+            "daemon_running": running,
+            "daemon_pid": running.then_some(book.pid),
+            "status_updated_at": book.updated_at.map(evident_evidence::record::format_time),
+            "collectors": rows,
+        }))?;
+        return Ok(EXIT_OK);
+    }
+    let mut t = Table::new(&[
+        "collector",
+        "schedule",
+        "last_run",
+        "outcome",
+        "last_error",
+        "next_run",
+    ]);
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for r in &rows {
+        t.row(vec![
+            s(&r["collector"]),
+            s(&r["schedule"]),
+            s(&r["last_started_at"]),
+            if r["enabled"] == false {
+                "disabled".into()
+            } else {
+                s(&r["last_outcome"])
+            },
+            s(&r["last_error"]),
+            s(&r["next_run_at"]),
+        ]);
+    }
+    print_table(ctx, &t, 60)?;
+    if ctx.format == Format::Table {
+        if running {
+            println!("\ndaemon running (pid {})", book.pid);
+        } else {
+            println!(
+                "\ndaemon not running; next_run is when a started daemon would run each collector"
+            );
+        }
+    }
     Ok(EXIT_OK)
 }

@@ -7,10 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use evident_collectors::host::HostSettings;
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::schedule::{CronSchedule, ScheduleError};
 
 /// The configuration shipped with evident; used when no file is found.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config.example.toml");
@@ -28,6 +31,43 @@ pub struct Config {
     /// Statement of Applicability decisions.
     #[serde(default)]
     pub soa: SoaConfig,
+    /// The daemon (`evident run`).
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// `[daemon]`: how `evident run` schedules collector runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// How many collector runs may be in progress at once. Default: 2.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_runs: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            max_concurrent_runs: default_max_concurrent(),
+        }
+    }
+}
+
+fn default_max_concurrent() -> usize {
+    2
+}
+
+/// Scheduling options every collector instance has.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Parsed schedule.
+    pub schedule: CronSchedule,
+    /// Random delay added to each scheduled time, up to this.
+    pub jitter: Duration,
+    /// Limit for one run's collection, retries included.
+    pub timeout: Duration,
+    /// Retries of a transient failure within the timeout.
+    pub retries: u32,
 }
 
 /// `[agent]`: identity and storage.
@@ -64,6 +104,20 @@ pub struct HostInstance {
     pub enabled: bool,
     /// Run only these checks (ids as `evident checks` lists them). Default: all host checks.
     pub checks: Option<Vec<Spanned<String>>>,
+    /// When the daemon runs it, in crontab(5) syntax (5 fields, or `@hourly`,
+    /// `@daily`, `@weekly`, `@monthly`), in UTC. Default: `@hourly`.
+    #[serde(default = "default_schedule")]
+    pub schedule: Spanned<String>,
+    /// Random delay, in seconds, added to each scheduled run so that many
+    /// agents do not start at once. Default: 0.
+    #[serde(default)]
+    pub jitter_seconds: u64,
+    /// Limit, in seconds, for one run's collection including retries. Default: 300.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Retries of a transient failure (network, throttling) within the timeout. Default: 2.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
     /// Root of the file system to inspect. Default `/`; another path inspects a mounted image.
     #[serde(default = "default_root")]
     pub root: PathBuf,
@@ -74,6 +128,15 @@ pub struct HostInstance {
 
 fn default_host_name() -> String {
     "host".to_string()
+}
+fn default_schedule() -> Spanned<String> {
+    Spanned::new(0..0, "@hourly".to_string())
+}
+fn default_timeout() -> u64 {
+    300
+}
+fn default_retries() -> u32 {
+    2
 }
 fn default_true() -> bool {
     true
@@ -86,6 +149,16 @@ fn default_apt_age() -> u32 {
 }
 
 impl HostInstance {
+    /// The scheduling options (the schedule was validated with the config).
+    pub fn run_options(&self) -> Result<RunOptions, ScheduleError> {
+        Ok(RunOptions {
+            schedule: CronSchedule::parse(self.schedule.get_ref())?,
+            jitter: Duration::from_secs(self.jitter_seconds),
+            timeout: Duration::from_secs(self.timeout_seconds),
+            retries: self.retries,
+        })
+    }
+
     /// The collector's own settings.
     pub fn settings(&self) -> HostSettings {
         HostSettings {
@@ -355,6 +428,21 @@ fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
                 ));
             }
         }
+        if let Err(e) = CronSchedule::parse(inst.schedule.get_ref()) {
+            let at = inst.schedule.span();
+            problems.push(problem_at(
+                text,
+                Some(if at.is_empty() { span.clone() } else { at }),
+                &e.to_string(),
+            ));
+        }
+        if inst.timeout_seconds == 0 {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                "timeout_seconds must be at least 1",
+            ));
+        }
         if !inst.root.is_absolute() {
             problems.push(problem_at(
                 text,
@@ -365,6 +453,13 @@ fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
                 ),
             ));
         }
+    }
+    if cfg.daemon.max_concurrent_runs == 0 {
+        problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: "daemon.max_concurrent_runs must be at least 1".into(),
+        });
     }
     if let Some(id) = &cfg.agent.id {
         if id.trim().is_empty() || id.chars().any(char::is_control) {

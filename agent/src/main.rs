@@ -7,8 +7,11 @@
 mod collect;
 mod commands;
 mod config;
+mod daemon;
 mod paths;
 mod report;
+mod schedule;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +26,11 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: `collect --fail-on` matched at least one finding.
 pub const EXIT_FINDINGS: u8 = 3;
+
+/// A mistake on the command line that clap cannot see (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// ISO/IEC 27001:2022 evidence agent: collects signed, timestamped evidence
 /// of Annex A controls into an append-only ledger.
@@ -58,6 +66,8 @@ pub enum Format {
     Json,
     /// CSV (RFC 4180).
     Csv,
+    /// A Markdown table.
+    Markdown,
 }
 
 /// Log formats.
@@ -88,8 +98,26 @@ enum Command {
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
     },
+    /// Run as a daemon: each collector on its schedule, until SIGTERM/SIGINT.
+    Run {
+        /// Run every collector once at start, then follow the schedules.
+        #[arg(long)]
+        run_at_start: bool,
+    },
+    /// Show each collector's last run, outcome, last error and next run.
+    Status,
     /// Print the Statement of Applicability: all 93 Annex A controls.
-    Soa,
+    Soa {
+        /// Rebuild the SoA as it stood at this time (RFC 3339, or a date
+        /// YYYY-MM-DD meaning the end of that day, UTC) from the ledger.
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
+        /// Exit 3 listing controls without a justification, excluded controls
+        /// with evidence, and applicable controls whose latest evidence fails,
+        /// errs or is stale.
+        #[arg(long)]
+        check: bool,
+    },
     /// Validate the configuration and report every problem.
     Validate,
     /// List the 93 Annex A controls.
@@ -145,7 +173,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            let code = if err.downcast_ref::<config::ConfigError>().is_some() {
+            let code = if err.downcast_ref::<config::ConfigError>().is_some()
+                || err.downcast_ref::<UsageError>().is_some()
+            {
                 EXIT_USAGE
             } else {
                 EXIT_FAILURE
@@ -169,7 +199,9 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Init => commands::init(&ctx),
         Command::Collect { fail_on } => commands::collect(&ctx, *fail_on),
-        Command::Soa => commands::soa(&ctx),
+        Command::Run { run_at_start } => commands::run_daemon(&ctx, *run_at_start),
+        Command::Status => commands::status(&ctx),
+        Command::Soa { at, check } => commands::soa(&ctx, at.as_deref(), *check),
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),

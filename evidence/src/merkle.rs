@@ -158,7 +158,7 @@ impl MerkleTree {
     pub fn push(&mut self, leaf: Hash) {
         self.levels[0].push(leaf);
         let mut j = 0;
-        while self.levels[j].len() % 2 == 0 {
+        while self.levels[j].len().is_multiple_of(2) {
             let n = self.levels[j].len();
             let parent = node_hash(&self.levels[j][n - 2], &self.levels[j][n - 1]);
             if self.levels.len() == j + 1 {
@@ -177,7 +177,7 @@ impl MerkleTree {
         if n == 0 {
             return empty_root();
         }
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let j = n.trailing_zeros() as usize;
             return self.levels[j][(start >> j) as usize];
         }

@@ -43,6 +43,10 @@ reason_codes! {
     ToolUnavailable = "tool_unavailable",
     /// The component the check examines is not present on this target.
     ComponentAbsent = "component_absent",
+    /// The collector did not finish within its run timeout, so nothing was observed.
+    CollectorTimeout = "collector_timeout",
+    /// The collector failed as a whole (after its retries), so nothing was observed.
+    CollectorFailed = "collector_failed",
 
     // --- host: sshd ---
     /// sshd does not accept password or keyboard-interactive authentication.

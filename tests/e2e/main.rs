@@ -3,4 +3,5 @@
 //! machine.
 
 mod cli;
+mod daemon;
 mod support;

@@ -1,0 +1,210 @@
+//! The daemon process: one instance per data directory, signals, the status
+//! file, and the [`Runner`] that connects the scheduler to collectors and the
+//! ledger.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use evident_evidence::ledger::Ledger;
+use evident_evidence::signing::FileSigner;
+use evident_policies::ReasonCode;
+use tokio::sync::watch;
+
+use crate::collect::{self, Batch, Clock, SystemClock};
+use crate::config::{Config, HostInstance};
+use crate::daemon::{self, BoxFut, CommitSummary, Job, RunFailure, Runner, Scheduler};
+
+/// The status file inside the data directory.
+pub const STATUS_FILE: &str = "status.json";
+/// The lock file that keeps a second daemon off the same data directory.
+pub const LOCK_FILE: &str = "daemon.lock";
+
+/// Connects the scheduler to the host collectors and the ledger.
+pub struct AgentRunner {
+    cfg: Arc<Config>,
+    agent_id: String,
+    ledger: Arc<Mutex<Ledger>>,
+    signer: Arc<FileSigner>,
+    clock: Arc<dyn Clock>,
+}
+
+fn instance<'a>(cfg: &'a Config, name: &str) -> Option<&'a HostInstance> {
+    cfg.collectors
+        .host
+        .iter()
+        .map(|s| s.get_ref())
+        .find(|i| i.name == name)
+}
+
+impl Runner for AgentRunner {
+    type Batch = Batch;
+
+    fn collect(&self, job: &str) -> BoxFut<Result<Batch, RunFailure>> {
+        let cfg = self.cfg.clone();
+        let clock = self.clock.clone();
+        let job = job.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let inst = instance(&cfg, &job).ok_or_else(|| RunFailure {
+                    transient: false,
+                    message: format!("no collector instance named {job:?}"),
+                })?;
+                Ok(collect::collect_host(inst, clock.now()))
+            })
+            .await
+            .map_err(|e| RunFailure {
+                transient: false,
+                message: format!("collector task failed: {e}"),
+            })?
+        })
+    }
+
+    fn failed(&self, job: &str, timed_out: bool, reason: &str) -> Batch {
+        let code = if timed_out {
+            ReasonCode::CollectorTimeout
+        } else {
+            ReasonCode::CollectorFailed
+        };
+        instance(&self.cfg, job)
+            .map(|inst| collect::host_failure(inst, code, reason))
+            .unwrap_or_default()
+    }
+
+    fn commit(&self, _job: &str, batch: Batch) -> BoxFut<Result<CommitSummary, String>> {
+        let cfg = self.cfg.clone();
+        let ledger = self.ledger.clone();
+        let signer = self.signer.clone();
+        let clock = self.clock.clone();
+        let agent_id = self.agent_id.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+                let outcome = collect::commit(
+                    batch,
+                    &cfg,
+                    &agent_id,
+                    &mut ledger,
+                    signer.as_ref(),
+                    clock.as_ref(),
+                )
+                .map_err(|e| e.to_string())?;
+                let mut summary = CommitSummary {
+                    tree_size: outcome.checkpoint.tree_size,
+                    ..CommitSummary::default()
+                };
+                for f in &outcome.findings {
+                    *summary.findings.entry(f.status.to_string()).or_default() += 1;
+                }
+                Ok(summary)
+            })
+            .await
+            .map_err(|e| format!("commit task failed: {e}"))?
+        })
+    }
+}
+
+/// Hold an exclusive lock on `<data_dir>/daemon.lock` for the process's life.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `evident run` is already using {} (lock {})",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Everything `evident run` needs, opened and checked before it starts.
+pub struct DaemonSetup {
+    /// Validated configuration.
+    pub cfg: Config,
+    /// Agent id.
+    pub agent_id: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Open ledger.
+    pub ledger: Ledger,
+    /// Signing key.
+    pub signer: FileSigner,
+    /// Run every collector once at start.
+    pub run_at_start: bool,
+}
+
+/// Run the daemon until SIGTERM or SIGINT; returns the exit code.
+pub fn run(setup: DaemonSetup) -> anyhow::Result<u8> {
+    let _lock = lock_data_dir(&setup.data_dir)?;
+    let mut jobs = Vec::new();
+    for inst in setup.cfg.collectors.host.iter().map(|s| s.get_ref()) {
+        if !inst.enabled {
+            continue;
+        }
+        jobs.push(Job {
+            name: inst.name.clone(),
+            options: inst.run_options()?,
+        });
+    }
+    if jobs.is_empty() {
+        anyhow::bail!("no enabled collector in the configuration: nothing to schedule");
+    }
+    let concurrency = setup.cfg.daemon.max_concurrent_runs;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runner = AgentRunner {
+        cfg: Arc::new(setup.cfg),
+        agent_id: setup.agent_id,
+        ledger: Arc::new(Mutex::new(setup.ledger)),
+        signer: Arc::new(setup.signer),
+        clock: clock.clone(),
+    };
+    let scheduler = Scheduler {
+        jobs,
+        runner: Arc::new(runner),
+        clock,
+        concurrency,
+        jitter: daemon::random_jitter(),
+        status: daemon::file_status_sink(setup.data_dir.join(STATUS_FILE)),
+        run_at_start: setup.run_at_start,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(concurrency + 1)
+        .thread_name("evident-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (tx, rx) = watch::channel(false);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("cannot listen for SIGINT")?;
+        tokio::spawn(async move {
+            let which = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!(signal = which, "stopping");
+            let _ = tx.send(true);
+        });
+        tracing::info!("evident daemon started");
+        scheduler.run(rx).await;
+        anyhow::Ok(())
+    })?;
+    // Collection still running in a blocking thread was abandoned; it writes
+    // nothing. Commits were awaited by the scheduler.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    tracing::info!("evident daemon stopped");
+    Ok(crate::EXIT_OK)
+}
