@@ -71,6 +71,28 @@ impl Table {
         Ok(())
     }
 
+    /// A GitHub-flavoured Markdown table (pipes escaped, newlines as `<br>`).
+    pub fn write_markdown(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let cell = |s: &str| {
+            s.replace('|', "\\|")
+                .replace("\r\n", "<br>")
+                .replace('\n', "<br>")
+        };
+        let n = self.header.len();
+        let line = |cells: &Vec<String>| {
+            let v: Vec<String> = (0..n)
+                .map(|i| cell(cells.get(i).map_or("", String::as_str)))
+                .collect();
+            format!("| {} |", v.join(" | "))
+        };
+        writeln!(out, "{}", line(&self.header))?;
+        writeln!(out, "|{}", "---|".repeat(n))?;
+        for r in &self.rows {
+            writeln!(out, "{}", line(r))?;
+        }
+        Ok(())
+    }
+
     /// CSV per RFC 4180 (CRLF line ends, quotes where needed).
     pub fn write_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
         for r in std::iter::once(&self.header).chain(self.rows.iter()) {
@@ -106,6 +128,18 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=1+1"), "'=1+1");
+    }
+
+    #[test]
+    fn markdown_escapes_pipes_and_newlines() {
+        let mut t = Table::new(&["a", "b"]);
+        t.row(vec!["x|y".into(), "1\n2".into()]);
+        let mut out = Vec::new();
+        t.write_markdown(&mut out).expect("write");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "| a | b |\n|---|---|\n| x\\|y | 1<br>2 |\n"
+        );
     }
 
     #[test]

@@ -162,6 +162,85 @@ fn row(
     }
 }
 
+/// A problem `evident soa --check` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SoaIssue {
+    /// The control.
+    pub control: String,
+    /// Stable code: `no_decision`, `missing_justification`,
+    /// `excluded_with_evidence`, `failing`, `error`, `stale`.
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// Lint a SoA: controls without a decision or justification, excluded
+/// controls that nevertheless have evidence, and applicable controls whose
+/// latest evidence fails, errs or is older than its checks' maximum age.
+pub fn lint(rows: &[SoaRow]) -> Vec<SoaIssue> {
+    let mut out = Vec::new();
+    let mut push = |r: &SoaRow, code: &'static str, message: String| {
+        out.push(SoaIssue {
+            control: r.control.clone(),
+            code,
+            message,
+        })
+    };
+    for r in rows {
+        let justified = r
+            .justification
+            .as_deref()
+            .is_some_and(|j| !j.trim().is_empty());
+        match r.applicable {
+            None => push(
+                r,
+                "no_decision",
+                "no applicability decision and no justification".into(),
+            ),
+            Some(a) if !justified => push(
+                r,
+                "missing_justification",
+                format!(
+                    "{} without a justification",
+                    if a { "included" } else { "excluded" }
+                ),
+            ),
+            _ => {}
+        }
+        match (r.applicable, r.implementation) {
+            (Some(false), _) if !r.record_ids.is_empty() => push(
+                r,
+                "excluded_with_evidence",
+                format!(
+                    "excluded, yet {} check result(s) evidence it (e.g. record {}); include it or stop collecting",
+                    r.record_ids.len(),
+                    r.record_ids[0]
+                ),
+            ),
+            (Some(true), Implementation::Failing) => {
+                push(r, "failing", "applicable and its latest evidence fails".into())
+            }
+            (Some(true), Implementation::Error) => push(
+                r,
+                "error",
+                "applicable and its latest evidence is an error (the check could not decide)".into(),
+            ),
+            (Some(true), Implementation::Stale) => push(
+                r,
+                "stale",
+                format!(
+                    "applicable and its latest evidence ({}) is older than its checks' maximum age",
+                    r.last_evidence_at
+                        .map(evident_evidence::record::format_time)
+                        .unwrap_or_default()
+                ),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +345,56 @@ mod tests {
             status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"),
             Implementation::NotEvaluated
         );
+    }
+
+    #[test]
+    fn lint_names_every_kind_of_problem() {
+        let mut d = BTreeMap::new();
+        let decide = |a: bool, j: Option<&str>| Decision {
+            applicable: Some(a),
+            justification: j.map(String::from),
+        };
+        d.insert("A.5.1".to_string(), decide(true, Some("policy")));
+        d.insert("A.5.2".to_string(), decide(true, None));
+        d.insert("A.7.4".to_string(), decide(false, Some("no premises")));
+        d.insert("A.8.5".to_string(), decide(true, Some("ssh")));
+        d.insert("A.8.8".to_string(), decide(true, Some("updates")));
+        d.insert("A.8.17".to_string(), decide(true, Some("clocks")));
+        d.insert("A.8.15".to_string(), decide(true, Some("logs")));
+        let f = vec![
+            finding("1", "zeroth_check", "A.7.4", Status::Pass, 1),
+            finding("2", "unknown_check", "A.8.5", Status::Fail, 1),
+            finding("3", "other_check", "A.8.8", Status::Error, 1),
+            finding("4", "third_check", "A.8.17", Status::Pass, 1),
+            finding("5", "fourth_check", "A.8.15", Status::Pass, 20),
+        ];
+        let issues = lint(&build(&d, &f, at(1) + Duration::days(31)));
+        let of = |c: &str| -> Vec<&str> {
+            issues
+                .iter()
+                .filter(|i| i.control == c)
+                .map(|i| i.code)
+                .collect()
+        };
+        assert_eq!(of("A.5.1"), Vec::<&str>::new());
+        assert_eq!(of("A.5.2"), vec!["missing_justification"]);
+        assert_eq!(of("A.5.3"), vec!["no_decision"]);
+        assert_eq!(of("A.7.4"), vec!["excluded_with_evidence"]);
+        // Older than 30 days: a failing or erring result is stale, not failing.
+        assert_eq!(of("A.8.5"), vec!["stale"]);
+        assert_eq!(of("A.8.17"), vec!["stale"]);
+        assert_eq!(of("A.8.15"), Vec::<&str>::new());
+        let fresh = lint(&build(&d, &f, at(2)));
+        let of = |c: &str| -> Vec<&str> {
+            fresh
+                .iter()
+                .filter(|i| i.control == c)
+                .map(|i| i.code)
+                .collect()
+        };
+        assert_eq!(of("A.8.5"), vec!["failing"]);
+        assert_eq!(of("A.8.8"), vec!["error"]);
+        assert_eq!(of("A.8.17"), Vec::<&str>::new());
     }
 
     #[test]

@@ -343,3 +343,96 @@ fn evident_verify_has_no_network_client_in_its_dependency_tree() {
         }
     }
 }
+
+#[test]
+fn soa_at_a_past_date_shows_the_justification_then_in_force() {
+    let sb = Sandbox::new();
+    let v1 = sb.write(
+        "v1.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.8.8\"]\napplicable = true\njustification = \"old reason\"\n",
+    );
+    let v2 = sb.write(
+        "v2.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.8.8\"]\napplicable = true\njustification = \"new reason\"\n",
+    );
+    let o = sb.evident_with(&v1, &["collect", "--format", "json"]);
+    assert_code(&o, 0);
+    let first: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let t1 = first["findings"][0]["recorded_at"]
+        .as_str()
+        .expect("recorded_at")
+        .to_string();
+    // Records carry whole seconds: make the change land in a later second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_code(&sb.evident_with(&v2, &["collect"]), 0);
+    let row = |args: &[&str]| -> serde_json::Value {
+        let o = sb.evident_with(&v2, args);
+        assert_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|r| r["control"] == "A.8.8")
+            .cloned()
+            .expect("A.8.8")
+    };
+    assert_eq!(
+        row(&["soa", "--format", "json"])["justification"],
+        "new reason"
+    );
+    assert_eq!(
+        row(&["soa", "--format", "json", "--at", &t1])["justification"],
+        "old reason"
+    );
+    // Before anything was recorded there was no decision and no evidence.
+    let before = row(&["soa", "--format", "json", "--at", "2020-01-01"]);
+    assert_eq!(before["justification"], serde_json::Value::Null);
+    assert_eq!(before["implementation"], "not_evaluated");
+    let o = sb.evident_with(&v2, &["soa", "--at", "yesterday"]);
+    assert_code(&o, 2);
+}
+
+#[test]
+fn soa_check_lists_problems_and_exits_3() {
+    let sb = Sandbox::new();
+    // A.8.17 is excluded although the clock check evidences it; A.5.1 is
+    // included without a justification; every other control is undecided.
+    let cfg = sb.write(
+        "soa.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.8.17\"]\napplicable = false\njustification = \"not needed\"\n[soa.controls.\"A.5.1\"]\napplicable = true\n",
+    );
+    assert_code(&sb.evident_with(&cfg, &["collect"]), 0);
+    let o = sb.evident_with(&cfg, &["soa", "--check", "--format", "json"]);
+    assert_code(&o, 3);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let has = |control: &str, code: &str| {
+        v["issues"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .any(|i| i["control"] == control && i["code"] == code)
+    };
+    assert!(has("A.8.17", "excluded_with_evidence"), "{v:#}");
+    assert!(has("A.5.1", "missing_justification"), "{v:#}");
+    assert!(has("A.5.2", "no_decision"), "{v:#}");
+    let o = sb.evident_with(&cfg, &["soa", "--check"]);
+    assert_code(&o, 3);
+    assert!(
+        stdout(&o).contains("excluded_with_evidence"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn soa_prints_markdown() {
+    let sb = Sandbox::new();
+    let o = sb.evident(&["soa", "--format", "markdown"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 95, "{text}");
+    assert!(lines[0].starts_with("| control | title |"));
+    assert_eq!(lines[1], "|---|---|---|---|---|---|---|");
+}
