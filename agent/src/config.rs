@@ -124,6 +124,9 @@ pub struct HostInstance {
     /// Maximum age in days of the apt package index before pending updates are unknowable.
     #[serde(default = "default_apt_age")]
     pub apt_index_max_age_days: u32,
+    /// Maximum age in days of the malware signatures (ClamAV's newest database). Default: 3.
+    #[serde(default = "default_malware_signature_age")]
+    pub malware_signature_max_age_days: u32,
 }
 
 fn default_host_name() -> String {
@@ -147,6 +150,9 @@ fn default_root() -> PathBuf {
 fn default_apt_age() -> u32 {
     7
 }
+fn default_malware_signature_age() -> u32 {
+    3
+}
 
 impl HostInstance {
     /// The scheduling options (the schedule was validated with the config).
@@ -164,6 +170,7 @@ impl HostInstance {
         HostSettings {
             root: self.root.clone(),
             apt_index_max_age_days: self.apt_index_max_age_days,
+            malware_signature_max_age_days: self.malware_signature_max_age_days,
         }
     }
 }

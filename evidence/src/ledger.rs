@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use crate::canonical::sha256_digest;
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::merkle::{leaf_hash, Hash, MerkleTree, ProofError};
+use crate::merkle::{leaf_hash, Frontier, Hash, MerkleTree, ProofError};
 use crate::record::{format_time, Record, SCHEMA_VERSION};
 use crate::signing::{key_id_of_pem, verify_signature, Signer};
 
@@ -141,6 +141,17 @@ pub enum LedgerError {
     /// Checkpoint construction or parsing failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// No record with this id is in the ledger.
+    #[error("no record with id {0} in the ledger")]
+    RecordNotFound(String),
+    /// The record is in the ledger but no checkpoint covers it yet.
+    #[error("record {record_id} (#{index}) is not covered by any signed checkpoint yet")]
+    NotCheckpointed {
+        /// The record id.
+        record_id: String,
+        /// Its leaf index.
+        index: u64,
+    },
     /// A proof was asked for a size or index the ledger does not have.
     #[error(transparent)]
     Proof(#[from] ProofError),
@@ -189,6 +200,18 @@ pub fn record_type_of(record: &Record) -> &'static str {
 pub struct Ledger {
     conn: Connection,
     path: PathBuf,
+    append_cache: Option<AppendCache>,
+}
+
+/// What an append needs from the previous one on the same handle.
+#[derive(Debug)]
+struct AppendCache {
+    /// `PRAGMA data_version` after the last commit of this handle.
+    data_version: i64,
+    /// `seq` of the checkpoint this handle signed last.
+    checkpoint_seq: i64,
+    /// Frontier of the tree at that checkpoint.
+    frontier: Frontier,
 }
 
 fn hash_from_blob(blob: &[u8], index: u64) -> Result<Hash, LedgerError> {
@@ -224,7 +247,11 @@ impl Ledger {
             tx.pragma_update(None, "user_version", LEDGER_SCHEMA_VERSION)?;
         }
         tx.commit()?;
-        let ledger = Ledger { conn, path };
+        let ledger = Ledger {
+            conn,
+            path,
+            append_cache: None,
+        };
         ledger.check_header()?;
         Ok(ledger)
     }
@@ -240,7 +267,11 @@ impl Ledger {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        let ledger = Ledger { conn, path };
+        let ledger = Ledger {
+            conn,
+            path,
+            append_cache: None,
+        };
         ledger.check_header()?;
         Ok(ledger)
     }
@@ -345,24 +376,43 @@ impl Ledger {
             }
         }
 
-        // Current leaves, from the cached hashes (not rehashed from bytes).
-        let mut tree = MerkleTree::from_leaf_hashes(load_leaf_hashes(&tx)?);
-        let max_idx: Option<i64> = tx.query_row("SELECT MAX(idx) FROM leaves", [], |r| r.get(0))?;
-        if max_idx.map_or(0, |m| m + 1) as u64 != tree.len() {
-            return Err(LedgerError::Corrupt(
-                "leaf indexes are not contiguous".into(),
-            ));
-        }
-        // Never sign on top of a ledger that no longer matches its last checkpoint.
-        if let Some(last) = latest_checkpoint_row(&tx)? {
-            let cp = Checkpoint::parse(&last.body, last.signature)?;
-            if cp.tree_size > tree.len() || tree.root(cp.tree_size)? != cp.root_hash {
-                return Err(LedgerError::Corrupt(format!(
-                    "stored leaves do not match the latest checkpoint (size {})",
-                    cp.tree_size
-                )));
+        // The frontier of the current tree. Reused from this handle's last
+        // append when no other connection has written since (`data_version`
+        // unchanged) and the latest checkpoint is the one this handle signed;
+        // otherwise rebuilt from every stored leaf hash and checked against
+        // the latest checkpoint, so that we never sign on top of a ledger that
+        // no longer matches it.
+        let data_version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let latest_row = latest_checkpoint_row(&tx)?;
+        let cached = self.append_cache.take().filter(|c| {
+            c.data_version == data_version
+                && latest_row.as_ref().is_some_and(|row| {
+                    row.seq == c.checkpoint_seq && row.tree_size as u64 == c.frontier.len()
+                })
+        });
+        let mut frontier = match cached {
+            Some(c) => c.frontier,
+            None => {
+                let tree = MerkleTree::from_leaf_hashes(load_leaf_hashes(&tx)?);
+                let max_idx: Option<i64> =
+                    tx.query_row("SELECT MAX(idx) FROM leaves", [], |r| r.get(0))?;
+                if max_idx.map_or(0, |m| m + 1) as u64 != tree.len() {
+                    return Err(LedgerError::Corrupt(
+                        "leaf indexes are not contiguous".into(),
+                    ));
+                }
+                if let Some(last) = &latest_row {
+                    let cp = Checkpoint::parse(&last.body, last.signature.clone())?;
+                    if cp.tree_size > tree.len() || tree.root(cp.tree_size)? != cp.root_hash {
+                        return Err(LedgerError::Corrupt(format!(
+                            "stored leaves do not match the latest checkpoint (size {})",
+                            cp.tree_size
+                        )));
+                    }
+                }
+                tree.frontier(tree.len())?
             }
-        }
+        };
 
         {
             let mut ins = tx.prepare_cached(
@@ -378,7 +428,7 @@ impl Ledger {
             for r in records {
                 let bytes = r.to_canonical();
                 let h = leaf_hash(&bytes);
-                let idx = tree.len() as i64;
+                let idx = frontier.len() as i64;
                 ins.execute(params![
                     idx,
                     r.record_id(),
@@ -387,7 +437,7 @@ impl Ledger {
                     &h[..],
                     bytes
                 ])?;
-                tree.push(h);
+                frontier.push(h);
             }
         }
 
@@ -414,7 +464,7 @@ impl Ledger {
             }
         }
 
-        let cp = Checkpoint::sign(agent_id, tree.len(), tree.current_root(), now, signer)?;
+        let cp = Checkpoint::sign(agent_id, frontier.len(), frontier.root(), now, signer)?;
         if verify_signature(&pem, &cp.body, &cp.signature).is_err() {
             return Err(LedgerError::BadSignerSignature);
         }
@@ -422,7 +472,17 @@ impl Ledger {
             "INSERT INTO checkpoints (tree_size, body, signature) VALUES (?1, ?2, ?3)",
             params![cp.tree_size as i64, cp.body, cp.signature],
         )?;
+        let checkpoint_seq = tx.last_insert_rowid();
         tx.commit()?;
+        // Our own commits do not change `data_version`; another connection's do.
+        let data_version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        self.append_cache = Some(AppendCache {
+            data_version,
+            checkpoint_seq,
+            frontier,
+        });
         Ok(cp)
     }
 
@@ -487,7 +547,14 @@ impl Ledger {
 
     /// The record with this id and its leaf index, if any.
     pub fn record_by_id(&self, record_id: &str) -> Result<Option<(u64, Record)>, LedgerError> {
-        let leaf = self
+        self.stored_leaf_by_id(record_id)?
+            .map(parse_leaf)
+            .transpose()
+    }
+
+    /// The stored leaf row of the record with this id, uninterpreted.
+    pub fn stored_leaf_by_id(&self, record_id: &str) -> Result<Option<StoredLeaf>, LedgerError> {
+        Ok(self
             .conn
             .query_row(
                 "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_id = ?1",
@@ -503,8 +570,7 @@ impl Ledger {
                     })
                 },
             )
-            .optional()?;
-        leaf.map(parse_leaf).transpose()
+            .optional()?)
     }
 
     /// The stored leaf hashes in index order.
@@ -959,7 +1025,9 @@ mod tests {
         let mut l = Ledger::open(&path).expect("open");
         l.append_run(&[], &[soa("a"), soa("b")], &signer, "agent-1", t0())
             .expect("append");
-        l.conn
+        // Tampering comes from another connection (the sqlite3 shell, say).
+        Connection::open(&path)
+            .expect("raw")
             .execute_batch("DROP TRIGGER leaves_no_update; UPDATE leaves SET leaf_hash = zeroblob(32) WHERE idx = 1;")
             .expect("tamper");
         let err = l

@@ -9,8 +9,10 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod ledger;
 pub mod merkle;
+pub mod proof;
 pub mod record;
 pub mod signing;
+pub mod since;
 pub mod verify;
 
 #[cfg(test)]

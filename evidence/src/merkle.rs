@@ -204,6 +204,21 @@ impl MerkleTree {
         Ok(self.subtree(0, size))
     }
 
+    /// The frontier (compact range) of the first `size` leaves.
+    pub fn frontier(&self, size: u64) -> Result<Frontier, ProofError> {
+        self.check_size(size)?;
+        let mut nodes = Vec::new();
+        let mut start = 0u64;
+        for j in (0..64u32).rev() {
+            let width = 1u64 << j;
+            if size & width != 0 {
+                nodes.push(self.levels[j as usize][(start >> j) as usize]);
+                start += width;
+            }
+        }
+        Ok(Frontier { size, nodes })
+    }
+
     /// The root hash of the whole tree.
     pub fn current_root(&self) -> Hash {
         self.subtree(0, self.len())
@@ -270,6 +285,65 @@ impl MerkleTree {
             self.subproof(m - k, start + k, end, false, out);
             out.push(self.subtree(start, start + k));
         }
+    }
+}
+
+/// The compact range `[0, n)` of a tree: the roots of the perfect subtrees
+/// in the binary decomposition of `n`, largest (leftmost) first.
+///
+/// It is all that is needed to append leaves (O(1) amortised hashes each)
+/// and to compute the current root (O(log n) hashes) without the leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    /// Number of leaves covered.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether no leaf is covered.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// The perfect subtree roots, largest (leftmost) first.
+    pub fn nodes(&self) -> &[Hash] {
+        &self.nodes
+    }
+
+    /// Append one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        let mut s = self.size;
+        // Each trailing 1 bit of the old size is a perfect subtree of the
+        // same height as the one being carried: merge them.
+        while s & 1 == 1 {
+            match self.nodes.pop() {
+                Some(left) => h = node_hash(&left, &h),
+                None => break,
+            }
+            s >>= 1;
+        }
+        self.nodes.push(h);
+        self.size += 1;
+    }
+
+    /// The RFC 9162 root of the leaves covered.
+    pub fn root(&self) -> Hash {
+        let mut it = self.nodes.iter().rev();
+        let Some(last) = it.next() else {
+            return empty_root();
+        };
+        it.fold(*last, |acc, left| node_hash(left, &acc))
     }
 }
 
@@ -387,6 +461,22 @@ mod tests {
     fn hex32(s: &str) -> Hash {
         let v = hex::decode(s).expect("hex");
         v.try_into().expect("32 bytes")
+    }
+
+    #[test]
+    fn frontier_matches_tree_roots() {
+        let d = leaves(70);
+        let tree = MerkleTree::from_leaves(&d);
+        let mut f = Frontier::new();
+        assert_eq!(f.root(), empty_root());
+        for (i, leaf) in d.iter().enumerate() {
+            assert_eq!(tree.frontier(i as u64).expect("frontier"), f);
+            f.push(leaf_hash(leaf));
+            assert_eq!(f.len(), i as u64 + 1);
+            assert_eq!(f.root(), mth(&d[..=i]));
+            assert_eq!(f.nodes().len() as u32, f.len().count_ones());
+        }
+        assert!(tree.frontier(71).is_err());
     }
 
     #[test]

@@ -105,6 +105,16 @@ pub fn key_id_of_pem(public_key_pem: &str) -> Result<String, SignatureError> {
     key_id_of(&vk).map_err(|_| SignatureError::InvalidPublicKey)
 }
 
+/// The canonical PEM text of a public key: `-----BEGIN PUBLIC KEY-----`,
+/// the DER `SubjectPublicKeyInfo` in base64 lines of 64 characters, LF line
+/// endings and a final LF, exactly as evident writes it.
+pub fn canonical_public_key_pem(public_key_pem: &str) -> Result<String, SignatureError> {
+    let vk = VerifyingKey::from_public_key_pem(public_key_pem.trim())
+        .map_err(|_| SignatureError::InvalidPublicKey)?;
+    vk.to_public_key_pem(LineEnding::LF)
+        .map_err(|_| SignatureError::InvalidPublicKey)
+}
+
 /// Verify a DER-encoded ECDSA P-256/SHA-256 signature over `msg`.
 pub fn verify_signature(
     public_key_pem: &str,

@@ -161,10 +161,123 @@ fn usage_errors_exit_2() {
         &["ledger", "x", "--format", "xml"][..],
         &["ledger", "x", "--key"][..],
         &["ledger", "x", "--bogus"][..],
+        &["record"][..],
+        &["checkpoint", "x", "--since-checkpoint", "y"][..],
+        &["ledger", "x", "--since-checkpoint"][..],
     ] {
         let o = bin(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         assert!(text(&o).contains("usage:"), "{args:?}");
     }
     assert_eq!(bin(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn since_checkpoint_catches_deleted_newest_records() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let signer = setup(d);
+    let ledger = d.join("ledger.db");
+    let ledger = ledger.to_str().expect("utf8");
+    let key = d.join("agent.pub.pem");
+    let key = key.to_str().expect("utf8");
+    let cp = d.join("cp");
+    let cp = cp.to_str().expect("utf8");
+
+    // The ledger grows after the checkpoint was saved: still consistent.
+    let mut l = Ledger::open(ledger).expect("open");
+    l.append_run(&[], &[soa("d")], &signer, "agent-1", Utc::now())
+        .expect("run 3");
+    drop(l);
+    let o = bin(&["ledger", ledger, "--since-checkpoint", cp, "--key", key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("consistency proof 3 -> 4"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("extends the saved checkpoint"));
+
+    // Delete the newest records (and the checkpoints over them).
+    let c = rusqlite::Connection::open(d.join("ledger.db")).expect("raw");
+    c.execute_batch(
+        "DROP TRIGGER leaves_no_delete; DROP TRIGGER checkpoints_no_delete;
+         DELETE FROM leaves WHERE idx >= 2; DELETE FROM checkpoints WHERE tree_size > 2;",
+    )
+    .expect("tamper");
+    drop(c);
+    let o = bin(&["ledger", ledger, "--since-checkpoint", cp, "--key", key]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("ledger has 2 records, the saved checkpoint covers 3"),
+        "{}",
+        text(&o)
+    );
+    let o = bin(&[
+        "ledger",
+        ledger,
+        "--since-checkpoint",
+        cp,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["since_checkpoint"]["problems"][0]["code"], "truncated");
+    assert_eq!(v["since_checkpoint"]["key_pinned"], false);
+
+    let o = bin(&[
+        "ledger",
+        ledger,
+        "--since-checkpoint",
+        d.join("nope").to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn record_proof_verifies_and_fails_after_any_change() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    setup(d);
+    let key = d.join("agent.pub.pem");
+    let key = key.to_str().expect("utf8");
+    let l = Ledger::open_read_only(d.join("ledger.db")).expect("open");
+    let proof = evident_evidence::proof::prove_record(&l, "b").expect("prove");
+    let file = d.join("b.proof.json");
+    let bytes = proof.to_json_bytes();
+    std::fs::write(&file, &bytes).expect("write");
+    let f = file.to_str().expect("utf8");
+
+    let o = bin(&["record", f, "--key", key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("record:     b (#1)"), "{}", text(&o));
+    assert!(text(&o).contains("trusted key"));
+    let o = bin(&["record", f, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["key_pinned"], false);
+    assert_eq!(v["record"]["record_id"], "b");
+
+    // A changed field (the record says something else) fails.
+    let changed = String::from_utf8(bytes.clone())
+        .expect("utf8")
+        .replace("A.5.1", "A.5.2");
+    std::fs::write(&file, changed).expect("write");
+    let o = bin(&["record", f, "--key", key]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not included"), "{}", text(&o));
+    // Re-indented: same content, other bytes.
+    let pretty = serde_json::to_vec_pretty(
+        &serde_json::from_slice::<serde_json::Value>(&bytes).expect("json"),
+    )
+    .expect("pretty");
+    std::fs::write(&file, pretty).expect("write");
+    let o = bin(&["record", f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("canonical"), "{}", text(&o));
+
+    let o = bin(&["record", d.join("missing.json").to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

@@ -81,6 +81,48 @@ reason_codes! {
     UpdatesIndexStale = "updates_index_stale",
     /// No package index from a security archive is present.
     UpdatesIndexMissing = "updates_index_missing",
+
+    // --- host: logging ---
+    /// The systemd journal is kept on disk across reboots.
+    JournalPersistent = "journal_persistent",
+    /// The systemd journal is kept in memory only (or not at all) and is lost at reboot.
+    JournalNotPersistent = "journal_not_persistent",
+    /// A syslog or audit daemon (or a persistent systemd journal) is running.
+    LogDaemonRunning = "log_daemon_running",
+    /// No syslog or audit daemon runs and no persistent systemd journal is collected.
+    LogDaemonNotRunning = "log_daemon_not_running",
+    /// auditd is installed and its rule files define at least one watch or syscall rule.
+    AuditRulesPresent = "audit_rules_present",
+    /// auditd is installed but its rule files define no watch or syscall rule.
+    AuditRulesAbsent = "audit_rules_absent",
+
+    // --- host: disk encryption ---
+    /// The file system lies on a dm-crypt device or is an encrypting file system.
+    FilesystemEncrypted = "filesystem_encrypted",
+    /// The file system lies on a block device stack without any dm-crypt layer.
+    FilesystemNotEncrypted = "filesystem_not_encrypted",
+    /// The block device under the file system could not be classified, so its encryption is unknown.
+    FilesystemDeviceUnknown = "filesystem_device_unknown",
+
+    // --- host: firewall ---
+    /// Every enabled IP family passes through an input filter whose default verdict is drop or reject.
+    FirewallDefaultDeny = "firewall_default_deny",
+    /// Inbound packets are filtered, but for at least one enabled IP family the default verdict is accept.
+    FirewallInboundOpen = "firewall_inbound_open",
+    /// No packet filter hooked at input exists, or no firewall tool is installed.
+    FirewallAbsent = "firewall_absent",
+
+    // --- host: malware protection ---
+    /// A malware protection engine runs and its newest signatures are within the allowed age.
+    MalwareSignaturesFresh = "malware_signatures_fresh",
+    /// A malware protection engine runs but its newest signatures are older than the allowed age.
+    MalwareSignaturesStale = "malware_signatures_stale",
+    /// A malware protection engine runs but it has no signature database at all.
+    MalwareSignaturesMissing = "malware_signatures_missing",
+    /// A malware protection engine runs, but the age of its signatures cannot be read.
+    MalwareSignaturesUnknown = "malware_signatures_unknown",
+    /// No malware protection engine is running.
+    MalwareProtectionAbsent = "malware_protection_absent",
 }
 
 impl std::fmt::Display for ReasonCode {

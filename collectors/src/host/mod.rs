@@ -2,23 +2,35 @@
 //!
 //! One collector instance reads one host (or a file-system tree mounted
 //! under [`HostSettings::root`]) and returns one observation per source:
-//! `host.sshd`, `host.time_sync` and `host.apt_updates`. Their payload types
-//! and the checks that read them live in [`evident_policies::host`].
+//! `host.sshd`, `host.time_sync`, `host.apt_updates`, `host.logging`,
+//! `host.filesystems`, `host.firewall` and `host.malware`. Their payload
+//! types and the checks that read them live in [`evident_policies::host`].
 //! Unreadable state never aborts a run: it is recorded in the payload and the
 //! checks report it as `error`.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use evident_policies::host::{apt as apt_policy, sshd as sshd_policy, time_sync as time_policy};
-use evident_policies::host::{KernelClockReading, ProbeError, ProbeErrorKind};
+use evident_policies::host::{
+    apt as apt_policy, disk_encryption as disk_policy, firewall as firewall_policy,
+    logging as logging_policy, malware as malware_policy, sshd as sshd_policy,
+    time_sync as time_policy,
+};
+use evident_policies::host::{KernelClockReading, ProbeError, ProbeErrorKind, RunningProcess};
 use evident_policies::{Observation, Target, TargetKind};
 use serde::{Deserialize, Serialize};
 
 mod apt;
+mod command;
+mod disk_encryption;
+mod firewall;
 mod fs;
+mod logging;
+mod malware;
 mod sshd;
 mod time_sync;
+
+pub use command::{CommandError, CommandErrorKind};
 
 /// Settings of a host collector instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +47,10 @@ pub struct HostSettings {
     /// run `apt-get update` more often (for example with apt's daily timer).
     #[serde(default = "default_apt_index_max_age_days")]
     pub apt_index_max_age_days: u32,
+    /// ClamAV signatures older than this many days make the malware
+    /// protection check fail (`malware_signatures_stale`).
+    #[serde(default = "default_malware_signature_max_age_days")]
+    pub malware_signature_max_age_days: u32,
 }
 
 fn default_root() -> PathBuf {
@@ -45,16 +61,21 @@ fn default_apt_index_max_age_days() -> u32 {
     7
 }
 
+fn default_malware_signature_max_age_days() -> u32 {
+    3
+}
+
 impl Default for HostSettings {
     fn default() -> Self {
         HostSettings {
             root: default_root(),
             apt_index_max_age_days: default_apt_index_max_age_days(),
+            malware_signature_max_age_days: default_malware_signature_max_age_days(),
         }
     }
 }
 
-/// A running process, as far as the time-daemon lookup needs it.
+/// A running process, as far as the daemon lookups need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessEntry {
     /// Process id.
@@ -74,10 +95,35 @@ pub trait SystemProbes: Send + Sync {
     fn processes(&self) -> Result<Vec<ProcessEntry>, ProbeError>;
     /// The host name, used when `<root>/etc/hostname` is missing.
     fn host_name(&self) -> Option<String>;
+    /// Run a helper program (e.g. `nft -j list ruleset`); its standard output
+    /// when it exits with status 0.
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, CommandError>;
 }
 
-/// The real probes: helper programs for the kernel clock and `sysinfo` for
-/// processes.
+/// The processes of `list` whose name is one of `names`, sorted by pid.
+/// Linux truncates process names to 15 bytes (`systemd-timesyn`), so a
+/// truncated prefix and the executable's file name match too.
+pub(crate) fn running(list: &[ProcessEntry], names: &[&str]) -> Vec<RunningProcess> {
+    let mut out: Vec<RunningProcess> = list
+        .iter()
+        .filter_map(|p| {
+            let name = names.iter().find(|n| {
+                p.name == **n
+                    || (p.name.len() == 15 && n.starts_with(p.name.as_str()))
+                    || p.exe_name.as_deref() == Some(**n)
+            })?;
+            Some(RunningProcess {
+                name: (*name).to_string(),
+                pid: p.pid,
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| p.pid);
+    out
+}
+
+/// The real probes: helper programs for the kernel clock and the firewall
+/// rulesets (with a 5-second timeout), and `sysinfo` for processes.
 ///
 /// Limitation: the kernel's NTP state comes from the adjtimex(2) system
 /// call, which neither `rustix` nor `nix` wraps and this workspace forbids
@@ -137,6 +183,10 @@ impl SystemProbes for RealProbes {
     fn host_name(&self) -> Option<String> {
         sysinfo::System::host_name()
     }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, CommandError> {
+        command::run(program, args)
+    }
 }
 
 /// A host collector: reads the settings' root and the system probes.
@@ -169,18 +219,28 @@ impl HostCollector {
 
     /// The observation sources this collector produces, in [`collect`](Self::collect) order.
     pub fn sources() -> &'static [&'static str] {
-        &[sshd_policy::SOURCE, time_policy::SOURCE, apt_policy::SOURCE]
+        &[
+            sshd_policy::SOURCE,
+            time_policy::SOURCE,
+            apt_policy::SOURCE,
+            logging_policy::SOURCE,
+            disk_policy::SOURCE,
+            firewall_policy::SOURCE,
+            malware_policy::SOURCE,
+        ]
     }
 
-    /// One observation per source (`host.sshd`, `host.time_sync`,
-    /// `host.apt_updates`); never fails as a whole: unreadable state goes
-    /// into the payload.
+    /// One observation per source (see [`sources`](Self::sources)); never
+    /// fails as a whole: unreadable state goes into the payload. The process
+    /// list is read once and shared by the sources that need it.
     pub fn collect(&self, now: DateTime<Utc>) -> Vec<Observation> {
         let root = &self.settings.root;
+        let probes = self.probes.as_ref();
         let target = Target {
             kind: TargetKind::Host,
             id: self.host_id(),
         };
+        let processes = probes.processes();
         vec![
             Observation::new(
                 sshd_policy::SOURCE,
@@ -192,13 +252,41 @@ impl HostCollector {
                 time_policy::SOURCE,
                 target.clone(),
                 now,
-                &time_sync::observe(self.probes.as_ref()),
+                &time_sync::observe(probes, &processes),
             ),
             Observation::new(
                 apt_policy::SOURCE,
-                target,
+                target.clone(),
                 now,
                 &apt::observe(root, self.settings.apt_index_max_age_days),
+            ),
+            Observation::new(
+                logging_policy::SOURCE,
+                target.clone(),
+                now,
+                &logging::observe(root, &processes),
+            ),
+            Observation::new(
+                disk_policy::SOURCE,
+                target.clone(),
+                now,
+                &disk_encryption::observe(root),
+            ),
+            Observation::new(
+                firewall_policy::SOURCE,
+                target.clone(),
+                now,
+                &firewall::observe(root, probes, &processes),
+            ),
+            Observation::new(
+                malware_policy::SOURCE,
+                target,
+                now,
+                &malware::observe(
+                    root,
+                    &processes,
+                    self.settings.malware_signature_max_age_days,
+                ),
             ),
         ]
     }

@@ -8,32 +8,31 @@
 //! then systemd-timesyncd's marker file `/run/systemd/timesync/synchronized`.
 //! When none is available the state is an `error` (`tool_unavailable`).
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use evident_policies::host::time_sync::TIME_DAEMONS;
 use evident_policies::host::{
     KernelClockReading, ProbeError, ProbeErrorKind, TimeDaemon, TimeSyncObservation,
 };
 
+use super::command::{run, CommandErrorKind};
 use super::fs::on_host;
-use super::{ProcessEntry, SystemProbes};
+use super::{running, ProcessEntry, SystemProbes};
 
-/// How long a helper program may run.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(5);
 /// `STA_UNSYNC` in the adjtimex(2) status word.
 const STA_UNSYNC: i64 = 0x0040;
 /// systemd-timesyncd's marker, touched after each synchronisation.
 const TIMESYNCD_MARKER: &str = "/run/systemd/timesync/synchronized";
 
-/// Build the observation from the probes.
-pub(crate) fn observe(probes: &dyn SystemProbes) -> TimeSyncObservation {
+/// Build the observation from the probes and the process list.
+pub(crate) fn observe(
+    probes: &dyn SystemProbes,
+    processes: &Result<Vec<ProcessEntry>, ProbeError>,
+) -> TimeSyncObservation {
     let kernel = probes.kernel_clock();
-    let (daemons, processes_error) = match probes.processes() {
-        Ok(list) => (time_daemons(&list), None),
-        Err(e) => (Vec::new(), Some(e)),
+    let (daemons, processes_error) = match processes {
+        Ok(list) => (time_daemons(list), None),
+        Err(e) => (Vec::new(), Some(e.clone())),
     };
     TimeSyncObservation {
         kernel,
@@ -42,25 +41,15 @@ pub(crate) fn observe(probes: &dyn SystemProbes) -> TimeSyncObservation {
     }
 }
 
-/// The processes that are time daemons. Linux truncates process names to 15
-/// bytes (`systemd-timesyn`), so the executable's file name is tried too.
+/// The processes that are time daemons.
 fn time_daemons(list: &[ProcessEntry]) -> Vec<TimeDaemon> {
-    let mut out: Vec<TimeDaemon> = list
-        .iter()
-        .filter_map(|p| {
-            let name = TIME_DAEMONS.iter().find(|d| {
-                p.name == **d
-                    || (p.name.len() == 15 && d.starts_with(p.name.as_str()))
-                    || p.exe_name.as_deref() == Some(**d)
-            })?;
-            Some(TimeDaemon {
-                name: (*name).to_string(),
-                pid: p.pid,
-            })
+    running(list, TIME_DAEMONS)
+        .into_iter()
+        .map(|p| TimeDaemon {
+            name: p.name,
+            pid: p.pid,
         })
-        .collect();
-    out.sort_by_key(|d| d.pid);
-    out
+        .collect()
 }
 
 /// Read the kernel clock state on the running system (see the module docs).
@@ -80,7 +69,7 @@ pub(crate) fn read_kernel_clock(root: &Path) -> KernelClockReading {
             None => tried.push("adjtimex --print: unexpected output".to_string()),
         },
         Err(e) => {
-            denied |= e.denied;
+            denied |= e.kind == CommandErrorKind::PermissionDenied;
             tried.push(format!("adjtimex: {}", e.message));
         }
     }
@@ -97,7 +86,7 @@ pub(crate) fn read_kernel_clock(root: &Path) -> KernelClockReading {
             other => tried.push(format!("timedatectl: unexpected output {other:?}")),
         },
         Err(e) => {
-            denied |= e.denied;
+            denied |= e.kind == CommandErrorKind::PermissionDenied;
             tried.push(format!("timedatectl: {}", e.message));
         }
     }
@@ -132,69 +121,6 @@ fn parse_adjtimex(out: &str) -> Option<(i64, Option<i64>)> {
         })
     };
     Some((field("status")?, field("maxerror")))
-}
-
-/// Why a helper program gave no answer.
-struct ToolError {
-    message: String,
-    denied: bool,
-}
-
-/// Run a helper program with a timeout; its stdout on success.
-fn run(program: &str, args: &[&str]) -> Result<String, ToolError> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ToolError {
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                "not installed".to_string()
-            } else {
-                format!("cannot run: {e}")
-            },
-            denied: e.kind() == std::io::ErrorKind::PermissionDenied,
-        })?;
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                // Best effort: the child is ours; reap it after killing.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ToolError {
-                    message: format!("timed out after {}s", TOOL_TIMEOUT.as_secs()),
-                    denied: false,
-                });
-            }
-            Err(e) => {
-                return Err(ToolError {
-                    message: format!("cannot wait: {e}"),
-                    denied: false,
-                })
-            }
-        }
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut stdout);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut stderr);
-    }
-    if status.success() {
-        return Ok(stdout);
-    }
-    let first = stderr.lines().next().unwrap_or("").trim().to_string();
-    let denied = first.contains("not permitted") || first.contains("Permission denied");
-    Err(ToolError {
-        message: format!("exited with {status}: {first}"),
-        denied,
-    })
 }
 
 #[cfg(test)]

@@ -7,17 +7,27 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use evident_evidence::checkpoint::Checkpoint;
+use evident_evidence::ledger::Ledger;
+use evident_evidence::proof::{verify_record_proof, RecordProof};
 use evident_evidence::record::format_time;
-use evident_evidence::verify::{verify_ledger_path, VerifyReport};
+use evident_evidence::since::verify_since_checkpoint;
+use evident_evidence::verify::{verify_ledger, VerifyReport};
 
 const USAGE: &str = "\
 usage:
-  evident-verify ledger PATH [--key PUBLIC_KEY.pem] [--format text|json]
+  evident-verify ledger PATH [--since-checkpoint DIR] [--key PUBLIC_KEY.pem] [--format text|json]
   evident-verify checkpoint DIR [--key PUBLIC_KEY.pem] [--format text|json]
+  evident-verify record FILE [--key PUBLIC_KEY.pem] [--format text|json]
 
   ledger       verify every record, observation and checkpoint of a ledger file
+  --since-checkpoint
+               also prove, with an RFC 9162 consistency proof, that the ledger
+               extends a checkpoint saved earlier (a checkpoint directory), and
+               name what was removed, rewritten, reordered or duplicated if not
   checkpoint   verify the signature of a checkpoint directory
                (files: checkpoint, checkpoint.sig, optional checkpoint.pub.pem)
+  record       verify a record proof file (evident-record-proof/v1): the record,
+               its inclusion proof and the signed checkpoint it is proven against
   --key        the agent's public key, obtained out of band; only checkpoints
                signed by it are accepted (without it, keys stored next to the
                data are used, which proves consistency, not origin)
@@ -33,8 +43,9 @@ enum Format {
 
 #[derive(Debug)]
 enum Command {
-    Ledger(PathBuf),
+    Ledger(PathBuf, Option<PathBuf>),
     Checkpoint(PathBuf),
+    Record(PathBuf),
 }
 
 #[derive(Debug)]
@@ -53,6 +64,7 @@ enum Parsed {
 fn parse_args(args: &[String]) -> Result<Parsed, String> {
     let mut positional = Vec::new();
     let mut key = None;
+    let mut since = None;
     let mut format = Format::Text;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,6 +74,12 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
             "--key" => {
                 let v = it.next().ok_or("--key needs a PEM file")?;
                 key = Some(PathBuf::from(v));
+            }
+            "--since-checkpoint" => {
+                let v = it
+                    .next()
+                    .ok_or("--since-checkpoint needs a checkpoint directory")?;
+                since = Some(PathBuf::from(v));
             }
             "--format" => {
                 format = match it.next().map(String::as_str) {
@@ -78,15 +96,19 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
         }
     }
     let command = match positional.as_slice() {
-        [cmd, path] if cmd == "ledger" => Command::Ledger(PathBuf::from(path)),
+        [cmd, path] if cmd == "ledger" => Command::Ledger(PathBuf::from(path), since.take()),
         [cmd, dir] if cmd == "checkpoint" => Command::Checkpoint(PathBuf::from(dir)),
+        [cmd, file] if cmd == "record" => Command::Record(PathBuf::from(file)),
         [] => return Err("missing command".into()),
-        [cmd, ..] if cmd != "ledger" && cmd != "checkpoint" => {
+        [cmd, ..] if !["ledger", "checkpoint", "record"].contains(&cmd.as_str()) => {
             return Err(format!("unknown command {cmd:?}"))
         }
         [cmd] => return Err(format!("{cmd} needs a path")),
         _ => return Err("too many arguments".into()),
     };
+    if since.is_some() {
+        return Err("--since-checkpoint applies to the ledger command only".into());
+    }
     Ok(Parsed::Run(Args {
         command,
         key,
@@ -131,13 +153,92 @@ fn run(args: &Args) -> Result<bool, String> {
         None => None,
     };
     match &args.command {
-        Command::Ledger(path) => {
-            let report = verify_ledger_path(path, key.as_deref()).map_err(|e| e.to_string())?;
+        Command::Ledger(path, since) => {
+            let ledger = Ledger::open_read_only(path).map_err(|e| e.to_string())?;
+            let report = verify_ledger(&ledger, key.as_deref()).map_err(|e| e.to_string())?;
+            let since_report = match since {
+                Some(dir) => {
+                    let saved = Checkpoint::read_from_dir(dir)
+                        .map_err(|e| format!("saved checkpoint: {e}"))?;
+                    Some(
+                        verify_since_checkpoint(&ledger, &saved, key.as_deref())
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+                None => None,
+            };
+            let ok = report.is_ok() && since_report.as_ref().is_none_or(|r| r.is_ok());
             match args.format {
-                Format::Json => println!("{}", report.to_json()),
-                Format::Text => print_ledger_report(path, &report),
+                Format::Json => {
+                    let mut v = report.to_json();
+                    if let (Some(r), Some(obj)) = (&since_report, v.as_object_mut()) {
+                        obj.insert("since_checkpoint".into(), r.to_json());
+                        obj.insert("ok".into(), ok.into());
+                    }
+                    println!("{v}");
+                }
+                Format::Text => {
+                    print_ledger_report(path, &report);
+                    if let (Some(r), Some(dir)) = (&since_report, since) {
+                        println!();
+                        println!("since checkpoint: {}", dir.display());
+                        print!("{r}");
+                    }
+                }
             }
-            Ok(report.is_ok())
+            Ok(ok)
+        }
+        Command::Record(file) => {
+            let bytes =
+                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let result = RecordProof::from_json_bytes(&bytes)
+                .and_then(|p| verify_record_proof(&p, key.as_deref()));
+            match args.format {
+                Format::Json => {
+                    let v = match &result {
+                        Ok(v) => serde_json::json!({
+                            "ok": true,
+                            "record_id": v.record.record_id(),
+                            "leaf_index": v.leaf_index,
+                            "tree_size": v.checkpoint.tree_size,
+                            "root": v.checkpoint.root_hex(),
+                            "time": format_time(v.checkpoint.time),
+                            "agent": v.checkpoint.agent_id,
+                            "key_id": v.checkpoint.key_id,
+                            "key_pinned": v.key_pinned,
+                            "record": v.record,
+                        }),
+                        Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
+                    };
+                    println!("{v}");
+                }
+                Format::Text => {
+                    println!("proof:      {}", file.display());
+                    match &result {
+                        Ok(v) => {
+                            println!("record:     {} (#{})", v.record.record_id(), v.leaf_index);
+                            println!(
+                                "checkpoint: size {}, root {}, time {}, agent {}",
+                                v.checkpoint.tree_size,
+                                v.checkpoint.root_hex(),
+                                format_time(v.checkpoint.time),
+                                v.checkpoint.agent_id
+                            );
+                            println!("key id:     {}", v.checkpoint.key_id);
+                            if v.key_pinned {
+                                println!("result:     OK, included in a checkpoint signed by the trusted key");
+                            } else {
+                                println!(
+                                    "result:     OK with the key carried in the file; compare the key id above \
+                                     with the agent's key id obtained out of band, or pass --key"
+                                );
+                            }
+                        }
+                        Err(e) => println!("result:     FAILED: {e}"),
+                    }
+                }
+            }
+            Ok(result.is_ok())
         }
         Command::Checkpoint(dir) => {
             let cp = Checkpoint::read_from_dir(dir).map_err(|e| e.to_string())?;
