@@ -1,14 +1,26 @@
-//! `cargo bench -p evident-evidence --bench ledger_append`: builds a ledger of
-//! 100 000 records, then times appending one run of 100 records and verifying
-//! the whole ledger. Prints timings; asserts nothing about them.
+//! `cargo bench -p evident-evidence --bench ledger_append`: append and verify
+//! throughput for ledgers of 100 000 records. Prints timings; asserts nothing
+//! about them (a benchmark, not a test). Results: `bench/RESULTS.md`.
+//!
+//! Measured:
+//! * appending 100 000 records in runs of 100 and of 1 000 records
+//!   (`append_run`: one transaction, one signed checkpoint and one fsync'd
+//!   commit per run), into a fresh ledger file;
+//! * one more run of 100 records into the 100 000-record ledger;
+//! * full `verify_ledger` of the 100 000-record ledger;
+//! * `verify_since_checkpoint` from its first checkpoint and `prove_record`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use evident_evidence::ledger::Ledger;
+use evident_evidence::proof::prove_record;
 use evident_evidence::record::{Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION};
 use evident_evidence::signing::MemorySigner;
+use evident_evidence::since::verify_since_checkpoint;
 use evident_evidence::verify::verify_ledger;
+
+const TOTAL: u64 = 100_000;
 
 fn soa(i: u64) -> Record {
     Record::SoaDecision(SoaDecisionRecord {
@@ -28,36 +40,94 @@ fn soa(i: u64) -> Record {
     })
 }
 
+fn rate(n: u64, d: Duration) -> String {
+    format!("{:.0} records/s", n as f64 / d.as_secs_f64())
+}
+
+/// Append `TOTAL` records in runs of `run` into a fresh ledger at `path`.
+fn fill(path: &std::path::Path, run: u64, signer: &MemorySigner) -> Ledger {
+    let mut l = Ledger::open(path).expect("open");
+    // Records are built outside the timed section.
+    let runs: Vec<Vec<Record>> = (0..TOTAL / run)
+        .map(|r| (r * run..(r + 1) * run).map(soa).collect())
+        .collect();
+    let t = Instant::now();
+    for recs in &runs {
+        l.append_run(&[], recs, signer, "bench", Utc::now())
+            .expect("append");
+    }
+    let d = t.elapsed();
+    println!(
+        "append {TOTAL} records in runs of {run:>5}: {d:>10.3?}  {}",
+        rate(TOTAL, d)
+    );
+    l
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let signer = MemorySigner::generate().expect("key");
-    let mut l = Ledger::open(dir.path().join("bench.db")).expect("open");
-    let t = Instant::now();
-    for run in 0..100u64 {
-        let recs: Vec<Record> = (run * 1000..(run + 1) * 1000).map(soa).collect();
-        l.append_run(&[], &recs, &signer, "bench", Utc::now())
-            .expect("append");
-    }
-    println!("build 100 runs x 1000 records: {:?}", t.elapsed());
 
-    let recs: Vec<Record> = (100_000..100_100).map(soa).collect();
+    drop(fill(&dir.path().join("runs100.db"), 100, &signer));
+    let mut l = fill(&dir.path().join("runs1000.db"), 1000, &signer);
+
+    let recs: Vec<Record> = (TOTAL..TOTAL + 100).map(soa).collect();
     let t = Instant::now();
     let cp = l
         .append_run(&[], &recs, &signer, "bench", Utc::now())
         .expect("append");
     println!(
-        "append 100 records to 100 000: {:?} (size {})",
+        "append 100 records to {TOTAL} (same handle): {:?} (size {})",
         t.elapsed(),
         cp.tree_size
     );
-
+    drop(l);
+    let mut l = Ledger::open(dir.path().join("runs1000.db")).expect("open");
+    let recs: Vec<Record> = (TOTAL + 100..TOTAL + 200).map(soa).collect();
     let t = Instant::now();
-    let report = verify_ledger(&l, None).expect("verify");
+    l.append_run(&[], &recs, &signer, "bench", Utc::now())
+        .expect("append");
     println!(
-        "verify {} records, {} checkpoints: {:?}, ok={}",
-        report.records,
-        report.checkpoints,
+        "append 100 records to {} (fresh handle, full leaf-hash check): {:?}",
+        TOTAL + 100,
+        t.elapsed()
+    );
+    drop(l);
+
+    let l = Ledger::open_read_only(dir.path().join("runs1000.db")).expect("open");
+    for _ in 0..3 {
+        let t = Instant::now();
+        let report = verify_ledger(&l, None).expect("verify");
+        let d = t.elapsed();
+        println!(
+            "verify_ledger {} records, {} checkpoints: {d:>10.3?}  {}  ok={}",
+            report.records,
+            report.checkpoints,
+            rate(report.records, d),
+            report.is_ok()
+        );
+    }
+
+    let first = l
+        .checkpoints()
+        .expect("checkpoints")
+        .into_iter()
+        .next()
+        .expect("one");
+    let t = Instant::now();
+    let r = verify_since_checkpoint(&l, &first, None).expect("since");
+    println!(
+        "verify_since_checkpoint from size {}: {:?} ok={} proof of {} hashes",
+        first.tree_size,
         t.elapsed(),
-        report.is_ok()
+        r.is_ok(),
+        r.consistency.map_or(0, |c| c.proof.len())
+    );
+    let t = Instant::now();
+    let p = prove_record(&l, "rec-00054321").expect("prove");
+    println!(
+        "prove_record: {:?} ({} bytes)",
+        t.elapsed(),
+        p.to_json_bytes().len()
     );
 }

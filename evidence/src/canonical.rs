@@ -30,7 +30,7 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String(k.clone()), out);
+                write_str(k, out);
                 out.push(b':');
                 write_value(val, out);
             }
@@ -48,6 +48,12 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
         }
         scalar => write_scalar(scalar, out),
     }
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Invariant: writing a string into a Vec cannot fail.
+    #[allow(clippy::expect_used)]
+    serde_json::to_writer(&mut *out, s).expect("a string serialises");
 }
 
 fn write_scalar(v: &Value, out: &mut Vec<u8>) {
