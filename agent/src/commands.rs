@@ -409,7 +409,7 @@ pub fn checks(ctx: &Context) -> anyhow::Result<u8> {
 }
 
 /// `evident verify`.
-pub fn verify(ctx: &Context, key: Option<&Path>) -> anyhow::Result<u8> {
+pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
@@ -419,17 +419,52 @@ pub fn verify(ctx: &Context, key: Option<&Path>) -> anyhow::Result<u8> {
         })
         .transpose()?;
     let report = evident_evidence::verify::verify_ledger(&ledger, trusted.as_deref())?;
+    let since_report = since
+        .map(|dir| -> anyhow::Result<_> {
+            let saved = evident_evidence::checkpoint::Checkpoint::read_from_dir(dir).with_context(
+                || format!("cannot read the saved checkpoint in {}", dir.display()),
+            )?;
+            Ok(evident_evidence::since::verify_since_checkpoint(
+                &ledger,
+                &saved,
+                trusted.as_deref(),
+            )?)
+        })
+        .transpose()?;
+    let ok = report.is_ok() && since_report.as_ref().is_none_or(|r| r.is_ok());
     if ctx.format == Format::Json {
-        print_json(&report.to_json())?;
+        let mut v = report.to_json();
+        if let (Some(r), Some(obj)) = (&since_report, v.as_object_mut()) {
+            obj.insert("since_checkpoint".into(), r.to_json());
+            obj.insert("ok".into(), ok.into());
+        }
+        print_json(&v)?;
     } else {
         println!("ledger:       {}", ctx.ledger_path(&cfg).display());
         print!("{report}");
+        if let (Some(r), Some(dir)) = (&since_report, since) {
+            println!("\nsince checkpoint: {}", dir.display());
+            print!("{r}");
+        }
     }
-    Ok(if report.is_ok() {
-        EXIT_OK
-    } else {
-        EXIT_FAILURE
-    })
+    Ok(if ok { EXIT_OK } else { EXIT_FAILURE })
+}
+
+/// `evident prove RECORD_ID --out FILE`.
+pub fn prove(ctx: &Context, record_id: &str, out: &Path) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let ledger = ctx.open_existing_ledger(&cfg)?;
+    let proof = evident_evidence::proof::prove_record(&ledger, record_id)
+        .with_context(|| format!("cannot prove record {record_id}"))?;
+    std::fs::write(out, proof.to_json_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote the proof of record {record_id} (leaf {}) to {}; check it with: evident-verify record {} --key key.pem",
+        proof.leaf_index,
+        out.display(),
+        out.display()
+    );
+    Ok(EXIT_OK)
 }
 
 /// `evident checkpoint --out DIR`.
@@ -462,19 +497,21 @@ pub fn key_export(ctx: &Context) -> anyhow::Result<u8> {
 
 /// `evident run`.
 pub fn run_daemon(ctx: &Context, run_at_start: bool) -> anyhow::Result<u8> {
-    let cfg = ctx.config()?;
-    let agent_id = Context::agent_id(&cfg);
-    let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
-    if created {
-        tracing::info!(key = %ctx.key_path(&cfg).display(), key_id = signer.key_id(), "created signing key");
-    }
-    crate::service::run(crate::service::DaemonSetup {
-        data_dir: ctx.data_dir(&cfg),
-        cfg,
-        agent_id,
-        ledger,
-        signer,
-        run_at_start,
+    crate::service::run(|| {
+        let cfg = ctx.config()?;
+        let agent_id = Context::agent_id(&cfg);
+        let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
+        if created {
+            tracing::info!(key = %ctx.key_path(&cfg).display(), key_id = signer.key_id(), "created signing key");
+        }
+        Ok(crate::service::DaemonSetup {
+            data_dir: ctx.data_dir(&cfg),
+            cfg,
+            agent_id,
+            ledger,
+            signer,
+            run_at_start,
+        })
     })
 }
 

@@ -129,6 +129,19 @@ enum Command {
         /// Trust only this public key (PEM); default: keys recorded in the ledger.
         #[arg(long, value_name = "PEM")]
         key: Option<PathBuf>,
+        /// Also prove, with an RFC 9162 consistency proof, that the ledger
+        /// extends this checkpoint saved earlier (as `evident checkpoint --out` writes it).
+        #[arg(long, value_name = "DIR")]
+        since_checkpoint: Option<PathBuf>,
+    },
+    /// Write one record with its inclusion proof and signed checkpoint, for
+    /// `evident-verify record FILE`.
+    Prove {
+        /// The record's id.
+        record_id: String,
+        /// Where to write the proof file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Write the latest signed checkpoint (body, .sig, public key) to a directory.
     Checkpoint {
@@ -205,7 +218,11 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),
-        Command::Verify { key } => commands::verify(&ctx, key.as_deref()),
+        Command::Verify {
+            key,
+            since_checkpoint,
+        } => commands::verify(&ctx, key.as_deref(), since_checkpoint.as_deref()),
+        Command::Prove { record_id, out } => commands::prove(&ctx, record_id, out),
         Command::Checkpoint { out } => commands::checkpoint(&ctx, out),
         Command::Key {
             action: KeyAction::Export,

@@ -145,7 +145,28 @@ pub struct DaemonSetup {
 }
 
 /// Run the daemon until SIGTERM or SIGINT; returns the exit code.
-pub fn run(setup: DaemonSetup) -> anyhow::Result<u8> {
+///
+/// The signal handlers are installed before `setup` opens the ledger and
+/// key, so a signal that arrives while the daemon starts stops it cleanly too.
+pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // Collections run in blocking threads; an abandoned one (timeout)
+        // may still hold a thread, so bound them.
+        .max_blocking_threads(8)
+        .thread_name("evident-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    let (mut term, mut int) = {
+        let _guard = runtime.enter();
+        (
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?,
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("cannot listen for SIGINT")?,
+        )
+    };
+    let setup = setup()?;
     let _lock = lock_data_dir(&setup.data_dir)?;
     let mut jobs = Vec::new();
     for inst in setup.cfg.collectors.host.iter().map(|s| s.get_ref()) {
@@ -178,18 +199,8 @@ pub fn run(setup: DaemonSetup) -> anyhow::Result<u8> {
         status: daemon::file_status_sink(setup.data_dir.join(STATUS_FILE)),
         run_at_start: setup.run_at_start,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(concurrency + 1)
-        .thread_name("evident-worker")
-        .build()
-        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let (tx, rx) = watch::channel(false);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .context("cannot listen for SIGINT")?;
         tokio::spawn(async move {
             let which = tokio::select! {
                 _ = term.recv() => "SIGTERM",

@@ -30,7 +30,7 @@ fn soa(i: u64) -> Record {
         agent_id: "bench".into(),
         framework: FRAMEWORK.into(),
         control: format!("A.5.{}", i % 37 + 1),
-        applicable: Some(i % 3 != 0),
+        applicable: Some(!i.is_multiple_of(3)),
         justification: Some("benchmark justification text of a typical length".into()),
         recorded_at: Utc
             .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)

@@ -387,7 +387,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 /// encoding of some byte string (padding present, unused bits zero).
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);

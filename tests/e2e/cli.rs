@@ -436,3 +436,115 @@ fn soa_prints_markdown() {
     assert!(lines[0].starts_with("| control | title |"));
     assert_eq!(lines[1], "|---|---|---|---|---|---|---|");
 }
+
+#[test]
+fn deleting_records_covered_by_a_saved_checkpoint_is_caught_since_that_checkpoint() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    collect_json(&sb);
+    let saved = sb.dir.path().join("audit-2026");
+    assert_code(
+        &sb.evident(&["checkpoint", "--out", saved.to_str().expect("utf8")]),
+        0,
+    );
+    let saved_arg = saved.to_str().expect("utf8");
+    // Growth after the saved checkpoint is fine.
+    collect_json(&sb);
+    let o = sb.evident(&["verify", "--since-checkpoint", saved_arg]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("consistency"), "{}", stdout(&o));
+    let ledger = sb.data().join("evidence.db");
+    assert_code(
+        &run(evident_verify()
+            .arg("ledger")
+            .arg(&ledger)
+            .arg("--since-checkpoint")
+            .arg(&saved)),
+        0,
+    );
+    // Someone deletes the newest records and every checkpoint after the first
+    // run, as if the second and third runs had never happened.
+    let first_size: i64 = {
+        let conn = rusqlite::Connection::open(&ledger).expect("open");
+        conn.execute_batch("DROP TRIGGER leaves_no_delete; DROP TRIGGER checkpoints_no_delete;")
+            .expect("drop triggers");
+        let first: i64 = conn
+            .query_row("SELECT MIN(tree_size) FROM checkpoints", [], |r| r.get(0))
+            .expect("first checkpoint");
+        conn.execute("DELETE FROM leaves WHERE idx >= ?1", [first])
+            .expect("delete leaves");
+        conn.execute("DELETE FROM checkpoints WHERE tree_size > ?1", [first])
+            .expect("delete checkpoints");
+        first
+    };
+    // The ledger on its own is self-consistent again...
+    assert_code(&sb.evident(&["verify"]), 0);
+    // ...but not an extension of what the auditor saw.
+    let o = sb.evident(&["verify", "--since-checkpoint", saved_arg]);
+    assert_code(&o, 1);
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("{first_size}")) && text.to_lowercase().contains("truncat"),
+        "{text}"
+    );
+    let o = run(evident_verify()
+        .arg("ledger")
+        .arg(&ledger)
+        .arg("--since-checkpoint")
+        .arg(&saved));
+    assert_code(&o, 1);
+}
+
+#[test]
+fn a_sampled_record_proof_verifies_alone_and_fails_after_any_change() {
+    let sb = Sandbox::new();
+    let out = collect_json(&sb);
+    collect_json(&sb);
+    let id = out["findings"][1]["record_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let proof = sb.dir.path().join("proof.json");
+    let o = sb.evident(&["prove", &id, "--out", proof.to_str().expect("utf8")]);
+    assert_code(&o, 0);
+    let key = sb.dir.path().join("key.pem");
+    std::fs::write(&key, sb.evident(&["key", "export"]).stdout).expect("key");
+    let o = run(evident_verify()
+        .arg("record")
+        .arg(&proof)
+        .arg("--key")
+        .arg(&key));
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains(&id), "{}", stdout(&o));
+    // Change one byte at several places: each fails.
+    let original = std::fs::read(&proof).expect("read proof");
+    for pos in [
+        10,
+        original.len() / 3,
+        original.len() / 2,
+        original.len() - 20,
+    ] {
+        let mut bytes = original.clone();
+        bytes[pos] = if bytes[pos] == b'0' { b'1' } else { b'0' };
+        std::fs::write(&proof, &bytes).expect("tamper");
+        let o = run(evident_verify()
+            .arg("record")
+            .arg(&proof)
+            .arg("--key")
+            .arg(&key));
+        assert_ne!(
+            o.status.code(),
+            Some(0),
+            "a change at byte {pos} went unnoticed"
+        );
+    }
+    // An unknown record id is a clear error.
+    let o = sb.evident(&[
+        "prove",
+        "no-such-record",
+        "--out",
+        proof.to_str().expect("utf8"),
+    ]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("no-such-record"), "{}", stderr(&o));
+}

@@ -43,14 +43,17 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-/// Poll `evident status --format json` until the host collector has run.
+/// Poll `evident status --format json` until the host collector has run and
+/// its next run is scheduled.
 fn wait_for_first_run(sb: &Sandbox, limit: Duration) -> serde_json::Value {
     let start = Instant::now();
     loop {
         let o = sb.evident(&["status", "--format", "json"]);
         assert_code(&o, 0);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-        if v["collectors"][0]["last_outcome"].is_string() {
+        if v["collectors"][0]["last_outcome"].is_string()
+            && v["collectors"][0]["next_run_at"].is_string()
+        {
             return v;
         }
         assert!(
