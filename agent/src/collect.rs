@@ -2,18 +2,20 @@
 //! → one ledger append with its signed checkpoint.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use evident_collectors::host::HostCollector;
 use evident_evidence::checkpoint::Checkpoint;
 use evident_evidence::ledger::{Ledger, LedgerError};
 use evident_evidence::record::{
     FindingRecord, Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION,
 };
 use evident_evidence::signing::Signer;
-use evident_policies::{Finding, Observation, ReasonCode, Severity, Status, Target, TargetKind};
+use evident_policies::{Finding, Observation, ReasonCode, Severity, Status, Target};
 
-use crate::config::{Config, HostInstance};
+use crate::config::Config;
+use crate::daemon::{BoxFut, CommitSummary, Job, RunFailure, Runner};
+use crate::instances::AnyInstance;
 
 /// `evident <version>`, written into every record.
 pub fn tool_version() -> String {
@@ -72,23 +74,14 @@ pub struct Batch {
     orphan: Vec<(Target, Evaluated)>,
 }
 
-/// Collect from one host collector instance and evaluate its checks.
-pub fn collect_host(inst: &HostInstance, now: DateTime<Utc>) -> Batch {
-    let collector = HostCollector::new(&inst.settings());
-    let seen = collector.collect(now);
-    evaluate(seen, |id| {
-        inst.checks
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| c.get_ref() == id))
-    })
-}
-
-fn evaluate(seen: Vec<Observation>, selected: impl Fn(&str) -> bool) -> Batch {
+/// Evaluate the checks an instance selects on what its collector observed.
+pub fn evaluate(inst: AnyInstance<'_>, seen: Vec<Observation>) -> Batch {
+    let common = inst.common();
     let mut batch = Batch::default();
     for obs in seen {
         let idx = batch.observations.len();
         for check in
-            evident_policies::checks_for_source(&obs.source).filter(|c| selected(c.meta.id))
+            evident_policies::checks_for_source(&obs.source).filter(|c| common.selects(c.meta.id))
         {
             let mut found = (check.evaluate)(&obs);
             if found.is_empty() {
@@ -116,23 +109,24 @@ fn evaluate(seen: Vec<Observation>, selected: impl Fn(&str) -> bool) -> Batch {
     batch
 }
 
-/// The batch recorded when a host collector instance could not run at all
-/// (timed out, or failed after its retries): one `error` finding per check it
-/// would have run, so its controls show the failure instead of going quiet.
-pub fn host_failure(inst: &HostInstance, code: ReasonCode, reason: &str) -> Batch {
-    let target = Target {
-        kind: TargetKind::Host,
-        id: crate::paths::host_name(),
-    };
+/// The batch recorded when a collector instance could not run at all (timed
+/// out, or failed after its retries): one `error` finding per check it would
+/// have run, so its controls show the failure instead of going quiet.
+pub fn failure(inst: AnyInstance<'_>, code: ReasonCode, reason: &str) -> Batch {
+    let common = inst.common();
+    let target = inst.target();
     let mut batch = Batch::default();
-    for check in evident_policies::checks().into_iter().filter(|c| {
-        HostCollector::sources().contains(&c.meta.source)
-            && inst
-                .checks
-                .as_ref()
-                .is_none_or(|list| list.iter().any(|x| x.get_ref() == c.meta.id))
-    }) {
-        let finding = Finding::new(&check.meta, inst.name.clone(), Status::Error, code, reason);
+    for check in evident_policies::checks()
+        .into_iter()
+        .filter(|c| inst.sources().contains(&c.meta.source) && common.selects(c.meta.id))
+    {
+        let finding = Finding::new(
+            &check.meta,
+            inst.name().to_string(),
+            Status::Error,
+            code,
+            reason,
+        );
         batch.orphan.push((
             target.clone(),
             Evaluated {
@@ -222,34 +216,143 @@ pub fn commit(
     })
 }
 
-/// Run every enabled collector once and append the evidence as one run.
-pub fn run_once(
-    cfg: &Config,
-    agent_id: &str,
-    ledger: &mut Ledger,
-    signer: &dyn Signer,
-    clock: &dyn Clock,
+/// Connects collectors, checks and the ledger; the scheduler drives it
+/// through [`Runner`], `evident collect` through [`collect_all`].
+pub struct AgentRunner {
+    /// Validated configuration.
+    pub cfg: Arc<Config>,
+    /// Agent id.
+    pub agent_id: String,
+    /// The ledger (one writer at a time).
+    pub ledger: Arc<Mutex<Ledger>>,
+    /// The signing key.
+    pub signer: Arc<dyn Signer>,
+    /// Current time.
+    pub clock: Arc<dyn Clock>,
+}
+
+fn find<'a>(cfg: &'a Config, name: &str) -> Option<AnyInstance<'a>> {
+    cfg.collectors
+        .all()
+        .into_iter()
+        .map(|(i, _)| i)
+        .find(|i| i.name() == name)
+}
+
+impl AgentRunner {
+    /// The enabled collector instances as scheduler jobs.
+    pub fn jobs(&self) -> Result<Vec<Job>, crate::schedule::ScheduleError> {
+        let mut jobs = Vec::new();
+        for (inst, _) in self.cfg.collectors.all() {
+            if inst.common().enabled {
+                jobs.push(Job {
+                    name: inst.name().to_string(),
+                    options: inst.common().run_options()?,
+                });
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Record a batch now (blocking: one SQLite transaction).
+    pub fn commit_now(&self, batch: Batch) -> Result<RunOutcome, LedgerError> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        commit(
+            batch,
+            &self.cfg,
+            &self.agent_id,
+            &mut ledger,
+            self.signer.as_ref(),
+            self.clock.as_ref(),
+        )
+    }
+}
+
+impl Runner for AgentRunner {
+    type Batch = Batch;
+
+    fn collect(&self, job: &str) -> BoxFut<Result<Batch, RunFailure>> {
+        let cfg = self.cfg.clone();
+        let job = job.to_string();
+        let started = find(&cfg, &job).map(|inst| inst.collect(self.clock.now()));
+        Box::pin(async move {
+            let Some(collecting) = started else {
+                return Err(RunFailure {
+                    transient: false,
+                    message: format!("no collector instance named {job:?}"),
+                });
+            };
+            let seen = collecting.await?;
+            let inst = find(&cfg, &job).ok_or_else(|| RunFailure {
+                transient: false,
+                message: format!("no collector instance named {job:?}"),
+            })?;
+            Ok(evaluate(inst, seen))
+        })
+    }
+
+    fn failed(&self, job: &str, timed_out: bool, reason: &str) -> Batch {
+        let code = if timed_out {
+            ReasonCode::CollectorTimeout
+        } else {
+            ReasonCode::CollectorFailed
+        };
+        find(&self.cfg, job)
+            .map(|inst| failure(inst, code, reason))
+            .unwrap_or_default()
+    }
+
+    fn commit(&self, _job: &str, batch: Batch) -> BoxFut<Result<CommitSummary, String>> {
+        let runner = AgentRunner {
+            cfg: self.cfg.clone(),
+            agent_id: self.agent_id.clone(),
+            ledger: self.ledger.clone(),
+            signer: self.signer.clone(),
+            clock: self.clock.clone(),
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let outcome = runner.commit_now(batch).map_err(|e| e.to_string())?;
+                let mut summary = CommitSummary {
+                    tree_size: outcome.checkpoint.tree_size,
+                    ..CommitSummary::default()
+                };
+                for f in &outcome.findings {
+                    *summary.findings.entry(f.status.to_string()).or_default() += 1;
+                }
+                Ok(summary)
+            })
+            .await
+            .map_err(|e| format!("commit task failed: {e}"))?
+        })
+    }
+}
+
+/// Run every enabled collector once (with its timeout and retries) and
+/// record everything as one run with one checkpoint.
+pub async fn collect_all(
+    runner: &AgentRunner,
     progress: Progress<'_>,
 ) -> Result<RunOutcome, LedgerError> {
     let mut all = Batch::default();
-    for spanned in &cfg.collectors.host {
-        let inst = spanned.get_ref();
-        if !inst.enabled {
-            tracing::info!(collector = %inst.name, "collector disabled; skipped");
-            continue;
-        }
-        progress(&format!("collecting host {:?}", inst.name));
+    for job in runner.jobs().unwrap_or_default() {
+        progress(&format!("collecting {:?}", job.name));
         let started = std::time::Instant::now();
-        let batch = collect_host(inst, clock.now());
+        match crate::daemon::collect_with_retries(runner, &job).await {
+            Ok(batch) => all.append(batch),
+            Err((timed_out, reason)) => {
+                tracing::warn!(collector = %job.name, %reason, "collection failed; recording error findings");
+                all.append(runner.failed(&job.name, timed_out, &reason));
+            }
+        }
         tracing::info!(
-            collector = %inst.name,
+            collector = %job.name,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "collector finished"
         );
-        all.append(batch);
     }
     progress("recording evidence");
-    commit(all, cfg, agent_id, ledger, signer, clock)
+    runner.commit_now(all)
 }
 
 impl Batch {

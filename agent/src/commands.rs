@@ -141,7 +141,7 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json, Format::Csv, Format::Markdown])?;
     let cfg = ctx.config()?;
     let agent_id = Context::agent_id(&cfg);
-    let (mut ledger, signer, created) = ctx.open_for_writing(&cfg)?;
+    let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
     if created {
         eprintln!(
             "evident: created signing key {} (key id {})",
@@ -156,15 +156,20 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
         }
         tracing::info!("{msg}");
     };
-    let outcome = collect::run_once(
-        &cfg,
-        &agent_id,
-        &mut ledger,
-        &signer,
-        &SystemClock,
-        &mut progress,
-    )
-    .context("collection run failed; nothing was recorded")?;
+    let runner = collect::AgentRunner {
+        cfg: std::sync::Arc::new(cfg),
+        agent_id,
+        ledger: std::sync::Arc::new(std::sync::Mutex::new(ledger)),
+        signer: std::sync::Arc::new(signer),
+        clock: std::sync::Arc::new(SystemClock),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime
+        .block_on(collect::collect_all(&runner, &mut progress))
+        .context("collection run failed; nothing was recorded")?;
 
     let mut table = Table::new(&[
         "check", "controls", "target", "resource", "status", "reason",
@@ -355,7 +360,7 @@ fn soa_check(ctx: &Context, rows: &[soa::SoaRow]) -> anyhow::Result<u8> {
 /// `evident validate`.
 pub fn validate(ctx: &Context) -> anyhow::Result<u8> {
     let cfg = ctx.config()?;
-    let instances = cfg.collectors.host.len();
+    let instances = cfg.collectors.all().len();
     println!(
         "{}: valid ({} collector instance{}, {} SoA decision{})",
         ctx.origin,
@@ -540,21 +545,28 @@ pub fn status(ctx: &Context) -> anyhow::Result<u8> {
     let running = daemon_running(&dir);
     let now = Utc::now();
     let mut rows = Vec::new();
-    for inst in cfg.collectors.host.iter().map(|s| s.get_ref()) {
-        let st = book.collectors.get(&inst.name).cloned().unwrap_or_default();
-        let next = if !inst.enabled {
+    for (inst, _) in cfg.collectors.all() {
+        let common = inst.common();
+        let st = book
+            .collectors
+            .get(inst.name())
+            .cloned()
+            .unwrap_or_default();
+        let next = if !common.enabled {
             None
         } else if running {
             st.next_run_at
         } else {
-            inst.run_options()
+            common
+                .run_options()
                 .ok()
                 .and_then(|o| o.schedule.next_after(now))
         };
         rows.push(serde_json::json!({
-            "collector": inst.name,
-            "enabled": inst.enabled,
-            "schedule": inst.schedule.get_ref(),
+            "collector": inst.name(),
+            "kind": inst.kind(),
+            "enabled": common.enabled,
+            "schedule": common.schedule.get_ref(),
             "last_started_at": st.last_started_at.map(evident_evidence::record::format_time),
             "last_finished_at": st.last_finished_at.map(evident_evidence::record::format_time),
             "last_outcome": st.last_outcome,

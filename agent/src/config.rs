@@ -7,13 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use evident_collectors::host::HostSettings;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::schedule::{CronSchedule, ScheduleError};
+use crate::instances::Collectors;
+use crate::schedule::CronSchedule;
 
 /// The configuration shipped with evident; used when no file is found.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config.example.toml");
@@ -57,19 +56,6 @@ fn default_max_concurrent() -> usize {
     2
 }
 
-/// Scheduling options every collector instance has.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Parsed schedule.
-    pub schedule: CronSchedule,
-    /// Random delay added to each scheduled time, up to this.
-    pub jitter: Duration,
-    /// Limit for one run's collection, retries included.
-    pub timeout: Duration,
-    /// Retries of a transient failure within the timeout.
-    pub retries: u32,
-}
-
 /// `[agent]`: identity and storage.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,98 +67,6 @@ pub struct AgentConfig {
     pub data_dir: Option<PathBuf>,
     /// The signing key (PKCS#8 PEM, mode 0600). Default: `<data_dir>/agent-key.pem`.
     pub key_file: Option<PathBuf>,
-}
-
-/// `[collectors]`: one array of tables per kind of collector.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Collectors {
-    /// `[[collectors.host]]`: this Linux machine.
-    #[serde(default)]
-    pub host: Vec<Spanned<HostInstance>>,
-}
-
-/// `[[collectors.host]]`: checks on the Linux machine the agent runs on.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostInstance {
-    /// Name of this instance, unique across collectors. Default: `host`.
-    #[serde(default = "default_host_name")]
-    pub name: String,
-    /// Set to false to keep the instance configured but not run.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    /// Run only these checks (ids as `evident checks` lists them). Default: all host checks.
-    pub checks: Option<Vec<Spanned<String>>>,
-    /// When the daemon runs it, in crontab(5) syntax (5 fields, or `@hourly`,
-    /// `@daily`, `@weekly`, `@monthly`), in UTC. Default: `@hourly`.
-    #[serde(default = "default_schedule")]
-    pub schedule: Spanned<String>,
-    /// Random delay, in seconds, added to each scheduled run so that many
-    /// agents do not start at once. Default: 0.
-    #[serde(default)]
-    pub jitter_seconds: u64,
-    /// Limit, in seconds, for one run's collection including retries. Default: 300.
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u64,
-    /// Retries of a transient failure (network, throttling) within the timeout. Default: 2.
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-    /// Root of the file system to inspect. Default `/`; another path inspects a mounted image.
-    #[serde(default = "default_root")]
-    pub root: PathBuf,
-    /// Maximum age in days of the apt package index before pending updates are unknowable.
-    #[serde(default = "default_apt_age")]
-    pub apt_index_max_age_days: u32,
-    /// Maximum age in days of the malware signatures (ClamAV's newest database). Default: 3.
-    #[serde(default = "default_malware_signature_age")]
-    pub malware_signature_max_age_days: u32,
-}
-
-fn default_host_name() -> String {
-    "host".to_string()
-}
-fn default_schedule() -> Spanned<String> {
-    Spanned::new(0..0, "@hourly".to_string())
-}
-fn default_timeout() -> u64 {
-    300
-}
-fn default_retries() -> u32 {
-    2
-}
-fn default_true() -> bool {
-    true
-}
-fn default_root() -> PathBuf {
-    PathBuf::from("/")
-}
-fn default_apt_age() -> u32 {
-    7
-}
-fn default_malware_signature_age() -> u32 {
-    3
-}
-
-impl HostInstance {
-    /// The scheduling options (the schedule was validated with the config).
-    pub fn run_options(&self) -> Result<RunOptions, ScheduleError> {
-        Ok(RunOptions {
-            schedule: CronSchedule::parse(self.schedule.get_ref())?,
-            jitter: Duration::from_secs(self.jitter_seconds),
-            timeout: Duration::from_secs(self.timeout_seconds),
-            retries: self.retries,
-        })
-    }
-
-    /// The collector's own settings.
-    pub fn settings(&self) -> HostSettings {
-        HostSettings {
-            root: self.root.clone(),
-            apt_index_max_age_days: self.apt_index_max_age_days,
-            malware_signature_max_age_days: self.malware_signature_max_age_days,
-        }
-    }
 }
 
 /// `[soa]`: the Statement of Applicability decisions.
@@ -386,7 +280,8 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Problem {
+/// A problem located at the start of `span` in `text`.
+pub fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Problem {
     let (line, column) = span.map_or((0, 0), |s| line_col(text, s.start));
     Problem {
         line,
@@ -396,70 +291,60 @@ fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Problem 
 }
 
 fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
-    let mut names: BTreeSet<&str> = BTreeSet::new();
-    let host_checks: BTreeSet<&str> = evident_policies::checks()
-        .into_iter()
-        .filter(|c| c.meta.source.starts_with("host."))
-        .map(|c| c.meta.id)
-        .collect();
-    for inst in &cfg.collectors.host {
-        let span = inst.span();
-        let inst = inst.get_ref();
-        if !names.insert(inst.name.as_str()) {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!(
-                    "collector name {:?} is used twice; names must be unique",
-                    inst.name
-                ),
-            ));
-        }
-        if inst.name.trim().is_empty() {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for (inst, span) in cfg.collectors.all() {
+        let common = inst.common();
+        let name = inst.name().to_string();
+        if name.trim().is_empty() {
             problems.push(problem_at(
                 text,
                 Some(span.clone()),
                 "collector name is empty",
             ));
+        } else if !names.insert(name.clone()) {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!(
+                    "collector name {name:?} is used twice; names must be unique (set `name`)"
+                ),
+            ));
         }
-        for check in inst.checks.iter().flatten() {
-            if !host_checks.contains(check.get_ref().as_str()) {
+        let known: BTreeSet<&str> = evident_policies::checks()
+            .into_iter()
+            .filter(|c| inst.sources().contains(&c.meta.source))
+            .map(|c| c.meta.id)
+            .collect();
+        for check in common.checks.into_iter().flatten() {
+            if !known.contains(check.get_ref().as_str()) {
                 problems.push(problem_at(
                     text,
                     Some(check.span()),
                     &format!(
-                        "unknown check {:?} for a host collector; known: {}",
+                        "unknown check {:?} for a {} collector; known: {}",
                         check.get_ref(),
-                        host_checks.iter().copied().collect::<Vec<_>>().join(", ")
+                        inst.kind(),
+                        known.iter().copied().collect::<Vec<_>>().join(", ")
                     ),
                 ));
             }
         }
-        if let Err(e) = CronSchedule::parse(inst.schedule.get_ref()) {
-            let at = inst.schedule.span();
+        if let Err(e) = CronSchedule::parse(common.schedule.get_ref()) {
+            let at = common.schedule.span();
             problems.push(problem_at(
                 text,
                 Some(if at.is_empty() { span.clone() } else { at }),
                 &e.to_string(),
             ));
         }
-        if inst.timeout_seconds == 0 {
+        if common.timeout_seconds == 0 {
             problems.push(problem_at(
                 text,
                 Some(span.clone()),
                 "timeout_seconds must be at least 1",
             ));
         }
-        if !inst.root.is_absolute() {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!(
-                    "root {:?} must be an absolute path",
-                    inst.root.display().to_string()
-                ),
-            ));
-        }
+        inst.validate(text, &span, problems);
     }
     if cfg.daemon.max_concurrent_runs == 0 {
         problems.push(Problem {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 
 use crate::collect::Clock;
-use crate::config::RunOptions;
+use crate::instances::RunOptions;
 
 /// A boxed, sendable future.
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -285,7 +285,7 @@ impl<R: Runner> JobCtx<R> {
         });
         tracing::info!(collector = %name, "run started");
         let collected = tokio::select! {
-            r = self.collect_with_retries(job) => r,
+            r = collect_with_retries(self.runner.as_ref(), job) => r,
             _ = shutdown.changed() => {
                 tracing::info!(collector = %name, "shutdown: collection abandoned, nothing recorded");
                 return false;
@@ -332,39 +332,44 @@ impl<R: Runner> JobCtx<R> {
         }
         true
     }
+}
 
-    async fn collect_with_retries(&self, job: &Job) -> Result<R::Batch, (bool, String)> {
-        let deadline = tokio::time::Instant::now() + job.options.timeout;
-        let mut attempt = 0u32;
-        loop {
-            match tokio::time::timeout_at(deadline, self.runner.collect(&job.name)).await {
-                Err(_) => {
-                    return Err((
-                        true,
-                        format!(
-                            "collection did not finish within {}s",
-                            job.options.timeout.as_secs()
-                        ),
-                    ))
+/// Collect for `job`, retrying transient failures with exponential backoff
+/// (1 s, 2 s, 4 s, …) while the job's timeout allows. `Err((timed_out, reason))`.
+pub async fn collect_with_retries<R: Runner>(
+    runner: &R,
+    job: &Job,
+) -> Result<R::Batch, (bool, String)> {
+    let deadline = tokio::time::Instant::now() + job.options.timeout;
+    let mut attempt = 0u32;
+    loop {
+        match tokio::time::timeout_at(deadline, runner.collect(&job.name)).await {
+            Err(_) => {
+                return Err((
+                    true,
+                    format!(
+                        "collection did not finish within {}s",
+                        job.options.timeout.as_secs()
+                    ),
+                ))
+            }
+            Ok(Ok(batch)) => return Ok(batch),
+            Ok(Err(f)) if f.transient && attempt < job.options.retries => {
+                let backoff = Duration::from_secs(1u64 << attempt.min(6));
+                if tokio::time::Instant::now() + backoff >= deadline {
+                    return Err((false, format!("{} (no time left to retry)", f.message)));
                 }
-                Ok(Ok(batch)) => return Ok(batch),
-                Ok(Err(f)) if f.transient && attempt < job.options.retries => {
-                    let backoff = Duration::from_secs(1u64 << attempt.min(6));
-                    if tokio::time::Instant::now() + backoff >= deadline {
-                        return Err((false, format!("{} (no time left to retry)", f.message)));
-                    }
-                    tracing::info!(collector = %job.name, attempt = attempt + 1, error = %f.message, "transient failure; retrying");
-                    tokio::time::sleep(backoff).await;
-                    attempt += 1;
-                }
-                Ok(Err(f)) => {
-                    let suffix = if attempt > 0 {
-                        format!(" (after {attempt} retries)")
-                    } else {
-                        String::new()
-                    };
-                    return Err((false, format!("{}{suffix}", f.message)));
-                }
+                tracing::info!(collector = %job.name, attempt = attempt + 1, error = %f.message, "transient failure; retrying");
+                tokio::time::sleep(backoff).await;
+                attempt += 1;
+            }
+            Ok(Err(f)) => {
+                let suffix = if attempt > 0 {
+                    format!(" (after {attempt} retries)")
+                } else {
+                    String::new()
+                };
+                return Err((false, format!("{}{suffix}", f.message)));
             }
         }
     }

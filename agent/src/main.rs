@@ -8,6 +8,8 @@ mod collect;
 mod commands;
 mod config;
 mod daemon;
+mod instances;
+mod kinds;
 mod paths;
 mod report;
 mod schedule;

@@ -10,101 +10,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use evident_evidence::ledger::Ledger;
 use evident_evidence::signing::FileSigner;
-use evident_policies::ReasonCode;
 use tokio::sync::watch;
 
-use crate::collect::{self, Batch, Clock, SystemClock};
-use crate::config::{Config, HostInstance};
-use crate::daemon::{self, BoxFut, CommitSummary, Job, RunFailure, Runner, Scheduler};
+use crate::collect::{AgentRunner, Clock, SystemClock};
+use crate::config::Config;
+use crate::daemon::{self, Scheduler};
 
 /// The status file inside the data directory.
 pub const STATUS_FILE: &str = "status.json";
 /// The lock file that keeps a second daemon off the same data directory.
 pub const LOCK_FILE: &str = "daemon.lock";
-
-/// Connects the scheduler to the host collectors and the ledger.
-pub struct AgentRunner {
-    cfg: Arc<Config>,
-    agent_id: String,
-    ledger: Arc<Mutex<Ledger>>,
-    signer: Arc<FileSigner>,
-    clock: Arc<dyn Clock>,
-}
-
-fn instance<'a>(cfg: &'a Config, name: &str) -> Option<&'a HostInstance> {
-    cfg.collectors
-        .host
-        .iter()
-        .map(|s| s.get_ref())
-        .find(|i| i.name == name)
-}
-
-impl Runner for AgentRunner {
-    type Batch = Batch;
-
-    fn collect(&self, job: &str) -> BoxFut<Result<Batch, RunFailure>> {
-        let cfg = self.cfg.clone();
-        let clock = self.clock.clone();
-        let job = job.to_string();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let inst = instance(&cfg, &job).ok_or_else(|| RunFailure {
-                    transient: false,
-                    message: format!("no collector instance named {job:?}"),
-                })?;
-                Ok(collect::collect_host(inst, clock.now()))
-            })
-            .await
-            .map_err(|e| RunFailure {
-                transient: false,
-                message: format!("collector task failed: {e}"),
-            })?
-        })
-    }
-
-    fn failed(&self, job: &str, timed_out: bool, reason: &str) -> Batch {
-        let code = if timed_out {
-            ReasonCode::CollectorTimeout
-        } else {
-            ReasonCode::CollectorFailed
-        };
-        instance(&self.cfg, job)
-            .map(|inst| collect::host_failure(inst, code, reason))
-            .unwrap_or_default()
-    }
-
-    fn commit(&self, _job: &str, batch: Batch) -> BoxFut<Result<CommitSummary, String>> {
-        let cfg = self.cfg.clone();
-        let ledger = self.ledger.clone();
-        let signer = self.signer.clone();
-        let clock = self.clock.clone();
-        let agent_id = self.agent_id.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let mut ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
-                let outcome = collect::commit(
-                    batch,
-                    &cfg,
-                    &agent_id,
-                    &mut ledger,
-                    signer.as_ref(),
-                    clock.as_ref(),
-                )
-                .map_err(|e| e.to_string())?;
-                let mut summary = CommitSummary {
-                    tree_size: outcome.checkpoint.tree_size,
-                    ..CommitSummary::default()
-                };
-                for f in &outcome.findings {
-                    *summary.findings.entry(f.status.to_string()).or_default() += 1;
-                }
-                Ok(summary)
-            })
-            .await
-            .map_err(|e| format!("commit task failed: {e}"))?
-        })
-    }
-}
 
 /// Hold an exclusive lock on `<data_dir>/daemon.lock` for the process's life.
 fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
@@ -168,19 +83,6 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
     };
     let setup = setup()?;
     let _lock = lock_data_dir(&setup.data_dir)?;
-    let mut jobs = Vec::new();
-    for inst in setup.cfg.collectors.host.iter().map(|s| s.get_ref()) {
-        if !inst.enabled {
-            continue;
-        }
-        jobs.push(Job {
-            name: inst.name.clone(),
-            options: inst.run_options()?,
-        });
-    }
-    if jobs.is_empty() {
-        anyhow::bail!("no enabled collector in the configuration: nothing to schedule");
-    }
     let concurrency = setup.cfg.daemon.max_concurrent_runs;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runner = AgentRunner {
@@ -190,6 +92,10 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
         signer: Arc::new(setup.signer),
         clock: clock.clone(),
     };
+    let jobs = runner.jobs()?;
+    if jobs.is_empty() {
+        anyhow::bail!("no enabled collector in the configuration: nothing to schedule");
+    }
     let scheduler = Scheduler {
         jobs,
         runner: Arc::new(runner),

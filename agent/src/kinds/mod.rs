@@ -1,0 +1,3 @@
+//! One module per kind of collector: its configuration and how it collects.
+
+pub mod host;
