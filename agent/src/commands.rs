@@ -55,7 +55,7 @@ impl Context {
     }
 
     fn agent_id(cfg: &Config) -> String {
-        cfg.agent.id.clone().unwrap_or_else(paths::host_name)
+        cfg.agent_id()
     }
 
     /// Refuse formats a command does not print.
@@ -79,14 +79,34 @@ impl Context {
     /// Open the ledger for writing and load (or create) the key.
     fn open_for_writing(&self, cfg: &Config) -> anyhow::Result<(Ledger, FileSigner, bool)> {
         let dir = self.data_dir(cfg);
+        if dir.exists() && !dir.is_dir() {
+            bail!("the data directory {} is not a directory", dir.display());
+        }
         paths::ensure_dir(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let key_path = self.key_path(cfg);
-        let (signer, created) = FileSigner::load_or_create(&key_path)
-            .with_context(|| format!("signing key {}", key_path.display()))?;
+        paths::check_key_ownership(&key_path).map_err(anyhow::Error::msg)?;
         let ledger_path = self.ledger_path(cfg);
+        if ledger_path.is_dir() {
+            bail!("the ledger path {} is a directory", ledger_path.display());
+        }
+        let ledger_empty = std::fs::metadata(&ledger_path).map_or(true, |m| m.len() == 0);
+        if key_path.exists() && ledger_empty {
+            // A key without its ledger means history was lost (or the file
+            // was emptied): do not silently start a new one.
+            bail!(
+                "the signing key {} exists but the ledger {} is missing or empty: evidence may have been lost. Restore the ledger from backup, or, to start a new ledger deliberately, move the key away first",
+                key_path.display(),
+                ledger_path.display()
+            );
+        }
+        // The ledger first: dying between the two steps then leaves a ledger
+        // without a key (a key is created next time), never a key without
+        // its ledger (which the check above refuses).
         let ledger = Ledger::open(&ledger_path)
             .with_context(|| format!("cannot open ledger {}", ledger_path.display()))?;
+        let (signer, created) = FileSigner::load_or_create(&key_path)
+            .with_context(|| format!("signing key {}", key_path.display()))?;
         Ok((ledger, signer, created))
     }
 
@@ -123,6 +143,7 @@ fn print_table(ctx: &Context, table: &Table, width: usize) -> anyhow::Result<()>
 
 /// `evident init`.
 pub fn init(ctx: &Context) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
     let cfg = ctx.config()?;
     let (_ledger, signer, created) = ctx.open_for_writing(&cfg)?;
     println!("data directory: {}", ctx.data_dir(&cfg).display());
@@ -254,6 +275,8 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
     let (decisions, findings) = if ledger_path.exists() {
         let ledger = ctx.open_existing_ledger(&cfg)?;
         let recorded = collect::recorded_decisions(&ledger, at)?;
+        let nothing_recorded =
+            at.is_none() && collect::recorded_decisions(&ledger, None)?.is_empty();
         let differ = configured
             .iter()
             .filter(|(id, d)| {
@@ -264,11 +287,21 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
                     })
             })
             .count();
-        if differ > 0 && at.is_none() {
-            eprintln!(
-                "evident: {differ} SoA decision(s) in the configuration are not yet in the ledger; they are recorded by the next `evident collect`. Showing the recorded decisions."
-            );
-        }
+        let decisions = if nothing_recorded {
+            if differ > 0 {
+                eprintln!(
+                    "evident: no SoA decision is recorded in the ledger yet; showing the configured decisions (recorded by the next `evident collect`)."
+                );
+            }
+            configured
+        } else {
+            if differ > 0 && at.is_none() {
+                eprintln!(
+                    "evident: {differ} SoA decision(s) in the configuration are not yet in the ledger; they are recorded by the next `evident collect`. Showing the recorded decisions."
+                );
+            }
+            recorded
+        };
         let findings = ledger
             .records()?
             .into_iter()
@@ -277,7 +310,7 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
                 _ => None,
             })
             .collect::<Vec<_>>();
-        (recorded, findings)
+        (decisions, findings)
     } else if at.is_some() {
         bail!(
             "no ledger at {}: a past SoA can only be rebuilt from recorded evidence",
@@ -359,8 +392,35 @@ fn soa_check(ctx: &Context, rows: &[soa::SoaRow]) -> anyhow::Result<u8> {
 
 /// `evident validate`.
 pub fn validate(ctx: &Context) -> anyhow::Result<u8> {
-    let cfg = ctx.config()?;
+    ctx.require_format(&[Format::Table, Format::Json])?;
+    let cfg = match ctx.config() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            if ctx.format == Format::Json {
+                if let Some(config::ConfigError::Invalid { origin, problems }) = e.downcast_ref() {
+                    let list: Vec<_> = problems
+                        .iter()
+                        .map(|p| serde_json::json!({"line": p.line, "column": p.column, "message": p.message}))
+                        .collect();
+                    print_json(
+                        &serde_json::json!({"config": origin, "valid": false, "problems": list}),
+                    )?;
+                    return Ok(crate::EXIT_USAGE);
+                }
+            }
+            return Err(e);
+        }
+    };
     let instances = cfg.collectors.all().len();
+    if ctx.format == Format::Json {
+        print_json(&serde_json::json!({
+            "config": ctx.origin.to_string(),
+            "valid": true,
+            "collectors": instances,
+            "soa_decisions": cfg.soa.controls.len(),
+        }))?;
+        return Ok(EXIT_OK);
+    }
     println!(
         "{}: valid ({} collector instance{}, {} SoA decision{})",
         ctx.origin,
@@ -418,11 +478,28 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
     ctx.require_format(&[Format::Table, Format::Json])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
-    let trusted = key
-        .map(|k| {
-            std::fs::read_to_string(k).with_context(|| format!("cannot read key {}", k.display()))
-        })
-        .transpose()?;
+    let trusted = match key {
+        Some(k) => Some(
+            std::fs::read_to_string(k)
+                .with_context(|| format!("cannot read key {}", k.display()))?,
+        ),
+        // Without --key, trust the agent's own key when this user can read
+        // it: a ledger re-signed with another key then fails.
+        None => {
+            let path = ctx.key_path(&cfg);
+            match FileSigner::load(&path) {
+                Ok(signer) => {
+                    eprintln!(
+                        "evident: trusting the agent's signing key {} (key id {}); pass --key to pin another",
+                        path.display(),
+                        signer.key_id()
+                    );
+                    Some(signer.public_key_pem().to_string())
+                }
+                Err(_) => None,
+            }
+        }
+    };
     let report = evident_evidence::verify::verify_ledger(&ledger, trusted.as_deref())?;
     let since_report = since
         .map(|dir| -> anyhow::Result<_> {
@@ -457,6 +534,7 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
 
 /// `evident prove RECORD_ID --out FILE`.
 pub fn prove(ctx: &Context, record_id: &str, out: &Path) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
     let proof = evident_evidence::proof::prove_record(&ledger, record_id)
@@ -474,6 +552,7 @@ pub fn prove(ctx: &Context, record_id: &str, out: &Path) -> anyhow::Result<u8> {
 
 /// `evident checkpoint --out DIR`.
 pub fn checkpoint(ctx: &Context, out: &Path) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
     let Some(cp) = ledger.latest_checkpoint()? else {
@@ -492,6 +571,7 @@ pub fn checkpoint(ctx: &Context, out: &Path) -> anyhow::Result<u8> {
 
 /// `evident key export`.
 pub fn key_export(ctx: &Context) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
     let cfg = ctx.config()?;
     let path = ctx.key_path(&cfg);
     let signer =

@@ -60,8 +60,9 @@ fn default_max_concurrent() -> usize {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Agent id written into every record. Default: the host name.
-    pub id: Option<String>,
+    /// Agent id written into every record and checkpoint: printable, no
+    /// whitespace, at most 128 characters. Default: the host name.
+    pub id: Option<Spanned<String>>,
     /// Where the ledger and key live. Default: `/var/lib/evident` as root,
     /// otherwise `$XDG_DATA_HOME/evident` (or `~/.local/share/evident`).
     pub data_dir: Option<PathBuf>,
@@ -82,8 +83,8 @@ pub struct SoaConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SoaEntry {
-    /// Whether the control is applicable (included) or excluded.
-    pub applicable: bool,
+    /// Whether the control is applicable (included) or excluded. Required.
+    pub applicable: Option<bool>,
     /// Why it is included or excluded. Required by ISO/IEC 27001 6.1.3 d.
     pub justification: Option<String>,
 }
@@ -188,9 +189,16 @@ pub fn load(origin: &Origin) -> Result<Config, ConfigError> {
 /// Parse and validate configuration text, returning every problem found.
 pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
-    let config = deserialize_collecting(text, &mut problems);
+    let (config, masked) = deserialize_collecting(text, &mut problems);
     if let Some(cfg) = &config {
-        validate(cfg, text, &mut problems);
+        validate(cfg, text, &masked, &mut problems);
+    }
+    if problems.is_empty() && config.is_none() {
+        problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: "the configuration could not be read".into(),
+        });
     }
     match config {
         Some(cfg) if problems.is_empty() => Ok(cfg),
@@ -204,13 +212,19 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
 
 /// Deserialise, and on each error mask the offending lines and try again, so
 /// that one run reports every independent problem rather than the first.
-fn deserialize_collecting(text: &str, problems: &mut Vec<Problem>) -> Option<Config> {
+fn deserialize_collecting(
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> (Option<Config>, Vec<Range<usize>>) {
     const MAX_ROUNDS: usize = 64;
     let mut masked = text.to_string();
     let mut masked_ranges: Vec<Range<usize>> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         match toml::from_str::<Config>(&masked) {
-            Ok(cfg) => return if problems.is_empty() { Some(cfg) } else { None },
+            // With problems, this is the configuration minus the masked
+            // lines: still worth validating, so semantic problems are
+            // reported in the same run (spans are unchanged by masking).
+            Ok(cfg) => return (Some(cfg), masked_ranges),
             Err(err) => {
                 let span = err.span();
                 // An error inside a region we masked ourselves is a consequence
@@ -221,15 +235,31 @@ fn deserialize_collecting(text: &str, problems: &mut Vec<Problem>) -> Option<Con
                 if !consequence {
                     problems.push(problem_at(text, span.clone(), err.message()));
                 }
-                let range = mask_lines(&mut masked, span?)?;
+                let Some(range) = span.and_then(|s| mask_lines(&mut masked, s)) else {
+                    return (None, masked_ranges);
+                };
                 if masked_ranges.iter().any(|m| m == &range) {
-                    return None;
+                    return (None, masked_ranges);
                 }
                 masked_ranges.push(range);
             }
         }
     }
-    None
+    (None, masked_ranges)
+}
+
+/// From a table's span to the next table header (or the end of the file).
+fn table_extent(text: &str, span: Range<usize>) -> Range<usize> {
+    let from = span.start.min(text.len());
+    let body = text[from..].find('\n').map_or(text.len(), |i| from + i + 1);
+    let mut end = body;
+    for line in text[body..].split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            break;
+        }
+        end += line.len();
+    }
+    from..end.max(span.end)
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
@@ -290,7 +320,7 @@ pub fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Prob
     }
 }
 
-fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
+fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Vec<Problem>) {
     let mut names: BTreeSet<String> = BTreeSet::new();
     for (inst, span) in cfg.collectors.all() {
         let common = inst.common();
@@ -354,12 +384,12 @@ fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
         });
     }
     if let Some(id) = &cfg.agent.id {
-        if id.trim().is_empty() || id.chars().any(char::is_control) {
-            problems.push(Problem {
-                line: 0,
-                column: 0,
-                message: "agent.id must be a non-empty printable string".into(),
-            });
+        if let Err(why) = check_agent_id(id.get_ref()) {
+            problems.push(problem_at(
+                text,
+                Some(id.span()),
+                &format!("agent.id: {why}"),
+            ));
         }
     }
     for (id, entry) in &cfg.soa.controls {
@@ -379,6 +409,19 @@ fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
             )),
             Some(_) => {}
         }
+        // A masked (wrongly typed) `applicable` was reported already.
+        let extent = table_extent(text, entry.span());
+        let masked_inside = masked.iter().any(|m| overlaps(m, &extent));
+        if entry.get_ref().applicable.is_none() && !masked_inside {
+            problems.push(problem_at(
+                text,
+                Some(entry.span()),
+                &format!(
+                    "{}: `applicable = true` or `applicable = false` is required",
+                    id.get_ref()
+                ),
+            ));
+        }
         if entry
             .get_ref()
             .justification
@@ -397,7 +440,33 @@ fn validate(cfg: &Config, text: &str, problems: &mut Vec<Problem>) {
     }
 }
 
+/// An agent id is printable, without whitespace or bidirectional controls,
+/// and at most 128 characters: it is written into every record and checkpoint.
+pub fn check_agent_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.chars().count() > 128 {
+        return Err("must be at most 128 characters".into());
+    }
+    if let Some(c) = id.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    }) {
+        return Err(format!("must not contain whitespace or control characters (found U+{:04X})", c as u32));
+    }
+    Ok(())
+}
+
 impl Config {
+    /// The agent id: `agent.id`, else the host name.
+    pub fn agent_id(&self) -> String {
+        self.agent
+            .id
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_else(crate::paths::host_name)
+    }
+
     /// The SoA decision per control id (catalog spelling).
     pub fn soa_decisions(&self) -> BTreeMap<String, (bool, Option<String>)> {
         self.soa
@@ -405,7 +474,10 @@ impl Config {
             .iter()
             .map(|(k, v)| {
                 let e = v.get_ref();
-                (k.get_ref().clone(), (e.applicable, e.justification.clone()))
+                (
+                    k.get_ref().clone(),
+                    (e.applicable.unwrap_or(false), e.justification.clone()),
+                )
             })
             .collect()
     }
@@ -438,9 +510,67 @@ mod tests {
                 .any(|p| p.message.contains("seven") || p.message.contains("integer")),
             "{problems:#?}"
         );
-        // The semantic problems (unknown check, unknown control) are found only
-        // once the file deserialises; masking lets us reach them too.
-        assert_eq!(problems.len(), 2, "{problems:#?}");
+        // The semantic problems (unknown check, unknown control) are found in
+        // the same run, on the configuration with the bad lines masked.
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("no_such_check") && (p.line, p.column) == (8, 11)),
+            "{problems:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("A.9.9") && (p.line, p.column) == (10, 15)),
+            "{problems:#?}"
+        );
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn a_bad_value_for_a_required_key_is_one_problem_not_two() {
+        let text = "[soa.controls.\"A.8.5\"]\napplicable = \"maybe\"\n";
+        let problems = parse(text).expect_err("invalid");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!((problems[0].line, problems[0].column), (2, 14));
+        let problems =
+            parse("[soa.controls.\"A.8.5\"]\njustification = \"x\"\n").expect_err("invalid");
+        assert!(problems[0].message.contains("applicable"), "{problems:#?}");
+    }
+
+    #[test]
+    fn agent_id_must_be_printable_without_whitespace() {
+        for bad in ["web 01", "a\\u202Eb", ""] {
+            let text = format!("[agent]\nid = \"{bad}\"\n");
+            let problems = parse(&text).expect_err(bad);
+            assert_eq!(
+                (problems[0].line, problems[0].column),
+                (2, 6),
+                "{bad}: {problems:#?}"
+            );
+            assert!(problems[0].message.contains("agent.id"), "{problems:#?}");
+        }
+        assert!(parse("[agent]\nid = \"web-01.example\"\n").is_ok());
+    }
+
+    #[test]
+    fn the_commented_soa_examples_are_valid_once_uncommented() {
+        let start = EMBEDDED_DEFAULT
+            .find("# [soa.controls.")
+            .expect("examples present");
+        let uncommented: String = EMBEDDED_DEFAULT[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = parse(&format!("{}{}", &EMBEDDED_DEFAULT[..start], uncommented)).expect("valid");
+        assert_eq!(cfg.soa.controls.len(), 5);
+        // As shipped, no decision is made on the user's behalf.
+        assert!(parse(EMBEDDED_DEFAULT)
+            .expect("valid")
+            .soa
+            .controls
+            .is_empty());
     }
 
     #[test]

@@ -195,10 +195,28 @@ fn main() -> ExitCode {
             } else {
                 EXIT_FAILURE
             };
-            eprintln!("evident: {err:#}");
+            eprintln!("evident: {}", render_error(&err));
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes, joined with ": ", leaving out a cause whose
+/// text the message before it already contains (many library errors repeat
+/// their source in their own message).
+fn render_error(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Output piped into a reader that stopped (`evident soa | head`) is not a failure.

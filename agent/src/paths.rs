@@ -37,17 +37,53 @@ pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Whether the process runs as root (effective uid 0), read from /proc
-/// without unsafe code.
-pub fn is_root() -> bool {
+/// The effective uid of this process, read from /proc without unsafe code.
+pub fn euid() -> Option<u32> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|e| e == "0"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|e| e.parse().ok()))
         })
-        .unwrap_or(false)
+}
+
+/// Whether the process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    euid() == Some(0)
+}
+
+/// Refuse a signing key that someone else could replace: a symbolic link,
+/// or a file owned by another user than the one running evident.
+pub fn check_key_ownership(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "the signing key {} is a symbolic link; point key_file at the key itself",
+            path.display()
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "the signing key {} is not a regular file",
+            path.display()
+        ));
+    }
+    if let Some(me) = euid() {
+        if meta.uid() != me {
+            return Err(format!(
+                "the signing key {} is owned by uid {}, not by the user running evident (uid {me}); another user could replace it",
+                path.display(),
+                meta.uid()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// This machine's host name.

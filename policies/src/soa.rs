@@ -36,7 +36,9 @@ pub enum Implementation {
     Error,
     /// Some latest evidence is older than its check's maximum age.
     Stale,
-    /// No check has evaluated the control (or every finding was not applicable).
+    /// Every latest finding says the checks do not apply to the resources seen.
+    NotApplicable,
+    /// No check has evaluated the control.
     NotEvaluated,
 }
 
@@ -48,6 +50,7 @@ impl Implementation {
             Implementation::Failing => "failing",
             Implementation::Error => "error",
             Implementation::Stale => "stale",
+            Implementation::NotApplicable => "not_applicable",
             Implementation::NotEvaluated => "not_evaluated",
         }
     }
@@ -128,8 +131,11 @@ fn row(
         })
         .unwrap_or_default();
     let fresh = |f: &FindingRecord| at - f.recorded_at <= max_age(&f.check_id);
-    let implementation = if relevant.is_empty() {
+    let all: Vec<&FindingRecord> = evidence.map(|v| v.to_vec()).unwrap_or_default();
+    let implementation = if all.is_empty() {
         Implementation::NotEvaluated
+    } else if relevant.is_empty() {
+        Implementation::NotApplicable
     } else if relevant
         .iter()
         .filter(|f| fresh(f))
@@ -147,7 +153,10 @@ fn row(
     } else {
         Implementation::Passing
     };
-    let mut record_ids: Vec<String> = relevant.iter().map(|f| f.record_id.clone()).collect();
+    // The records behind the status: the applicable ones, or, when nothing
+    // applied, the not-applicable findings that say so.
+    let behind = if relevant.is_empty() { &all } else { &relevant };
+    let mut record_ids: Vec<String> = behind.iter().map(|f| f.record_id.clone()).collect();
     record_ids.sort();
     let decision = decision.cloned().unwrap_or_default();
     SoaRow {
@@ -157,7 +166,7 @@ fn row(
         applicable: decision.applicable,
         justification: decision.justification,
         implementation,
-        last_evidence_at: relevant.iter().map(|f| f.recorded_at).max(),
+        last_evidence_at: behind.iter().map(|f| f.recorded_at).max(),
         record_ids,
     }
 }
@@ -208,7 +217,7 @@ pub fn lint(rows: &[SoaRow]) -> Vec<SoaIssue> {
             _ => {}
         }
         match (r.applicable, r.implementation) {
-            (Some(false), _) if !r.record_ids.is_empty() => push(
+            (Some(false), imp) if imp != Implementation::NotApplicable && !r.record_ids.is_empty() => push(
                 r,
                 "excluded_with_evidence",
                 format!(
@@ -341,10 +350,10 @@ mod tests {
             Status::NotApplicable,
             1,
         )];
-        assert_eq!(
-            status_of(&build(&BTreeMap::new(), &f, at(2)), "A.8.8"),
-            Implementation::NotEvaluated
-        );
+        let rows = build(&BTreeMap::new(), &f, at(2));
+        assert_eq!(status_of(&rows, "A.8.8"), Implementation::NotApplicable);
+        let row = rows.iter().find(|r| r.control == "A.8.8").expect("row");
+        assert_eq!(row.record_ids, vec!["1".to_string()]);
     }
 
     #[test]

@@ -174,14 +174,20 @@ fn checkpoint_verifies_with_the_openssl_command_from_the_readme() {
 #[test]
 fn soa_csv_has_a_header_and_93_rows() {
     let sb = Sandbox::new();
-    let run = collect_json(&sb);
-    let o = sb.evident(&["soa", "--format", "csv"]);
+    let cfg = sb.write(
+        "soa.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.7.4\"]\napplicable = false\njustification = \"no premises\"\n",
+    );
+    let o = sb.evident_with(&cfg, &["collect", "--format", "json"]);
+    assert_code(&o, 0);
+    let run: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let o = sb.evident_with(&cfg, &["soa", "--format", "csv"]);
     assert_code(&o, 0);
     let text = stdout(&o);
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 94, "{text}");
     assert!(lines[0].starts_with("control,title,applicable,justification,implementation"));
-    // The example config's decisions are recorded and shown.
+    // The configured decisions are recorded and shown.
     let a74 = lines
         .iter()
         .find(|l| l.starts_with("A.7.4,"))
@@ -547,4 +553,80 @@ fn a_sampled_record_proof_verifies_alone_and_fails_after_any_change() {
     ]);
     assert_code(&o, 1);
     assert!(stderr(&o).contains("no-such-record"), "{}", stderr(&o));
+}
+
+#[test]
+fn issue_2_a_key_without_its_ledger_is_refused() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    let ledger = sb.data().join("evidence.db");
+    // Emptied, then deleted: both refused, and nothing new is created.
+    std::fs::write(&ledger, b"").expect("truncate");
+    for _ in 0..2 {
+        let o = sb.evident(&["collect"]);
+        assert_code(&o, 1);
+        assert!(stderr(&o).contains("missing or empty"), "{}", stderr(&o));
+        std::fs::remove_file(&ledger).ok();
+    }
+    assert!(!ledger.exists());
+    let _ = std::fs::remove_file(sb.data().join("evidence.db-wal"));
+}
+
+#[test]
+fn issue_2_a_symlinked_key_is_refused() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    let key = sb.data().join("agent-key.pem");
+    let elsewhere = sb.dir.path().join("moved.pem");
+    std::fs::rename(&key, &elsewhere).expect("move");
+    std::os::unix::fs::symlink(&elsewhere, &key).expect("symlink");
+    let o = sb.evident(&["collect"]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+}
+
+#[test]
+fn issue_2_a_mistyped_root_is_a_config_error() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "root.toml",
+        "[[collectors.host]]\nroot = \"/nonexistent-root\"\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not an existing directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.evident_with(&cfg, &["validate", "--format", "json"]);
+    assert_code(&o, 2);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["line"], 1);
+}
+
+#[test]
+fn issue_2_errors_do_not_repeat_their_cause() {
+    let sb = Sandbox::new();
+    let o = run(evident().args(["--config", "/nonexistent/evident.toml", "validate"]));
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let _ = sb;
+}
+
+#[test]
+fn issue_2_verify_trusts_the_agents_own_key_by_default() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("trusting the agent's signing key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("trusted key:  "), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("trusted key:  none"), "{}", stdout(&o));
 }

@@ -122,8 +122,11 @@ fn status_shows_last_run_outcome_and_next_run() {
 #[test]
 fn sigkill_mid_collection_never_leaves_a_ledger_that_fails_to_verify() {
     let sb = Sandbox::new();
-    // A first clean run, so every kill lands on an existing ledger.
+    // A first clean run, so every kill lands on an existing ledger; its
+    // duration sets the spread of the kill times (the machine may be busy).
+    let started = Instant::now();
     assert_code(&sb.evident(&["collect"]), 0);
+    let one_run = started.elapsed();
     let records = |sb: &Sandbox| -> u64 {
         let o = sb.evident(&["verify", "--format", "json"]);
         assert_code(&o, 0);
@@ -133,14 +136,15 @@ fn sigkill_mid_collection_never_leaves_a_ledger_that_fails_to_verify() {
     let before = records(&sb);
     for i in 0..12u64 {
         let mut child = start_daemon(&sb);
-        std::thread::sleep(Duration::from_millis(20 + (i * 37) % 400));
+        // From right after start to one and a half runs later.
+        std::thread::sleep(one_run.mul_f64(i as f64 / 8.0));
         signal(&child, "KILL");
         let _ = wait_exit(&mut child, Duration::from_secs(10));
         let o = sb.evident(&["verify"]);
         assert_code(&o, 0);
     }
     // Some kills came after a run was recorded: the daemon did real work
-    // between them (the delays span a whole collection).
+    // between them (the later delays exceed a whole collection).
     assert!(
         records(&sb) > before,
         "no daemon run was recorded in 12 tries"

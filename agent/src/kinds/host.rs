@@ -71,6 +71,16 @@ impl Kind for HostInstance {
                     self.root.display().to_string()
                 ),
             ));
+        } else if !self.root.is_dir() {
+            // A mistyped root would make every check "not applicable".
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!(
+                    "root {:?} is not an existing directory",
+                    self.root.display().to_string()
+                ),
+            ));
         }
     }
 
