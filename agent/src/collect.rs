@@ -11,6 +11,7 @@ use evident_evidence::record::{
     FindingRecord, Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION,
 };
 use evident_evidence::signing::Signer;
+use evident_policies::drift::SeriesKey;
 use evident_policies::{Finding, Observation, ReasonCode, Severity, Status, Target};
 
 use crate::config::Config;
@@ -49,6 +50,8 @@ pub struct RunOutcome {
     pub soa_changes: usize,
     /// The checkpoint signed for the run.
     pub checkpoint: Checkpoint,
+    /// Status changes the run recorded (what notifications are sent for).
+    pub transitions: Vec<crate::notify::Event>,
 }
 
 /// Something reported while a run progresses (for a terminal).
@@ -213,6 +216,7 @@ pub fn commit(
         findings,
         soa_changes,
         checkpoint,
+        transitions: Vec::new(),
     })
 }
 
@@ -229,6 +233,9 @@ pub struct AgentRunner {
     pub signer: Arc<dyn Signer>,
     /// Current time.
     pub clock: Arc<dyn Clock>,
+    /// Latest status per series, loaded from the ledger on first use, to
+    /// tell transitions (notified) from repeats (not notified).
+    pub latest: Arc<Mutex<Option<BTreeMap<SeriesKey, Status>>>>,
 }
 
 fn find<'a>(cfg: &'a Config, name: &str) -> Option<AnyInstance<'a>> {
@@ -240,6 +247,17 @@ fn find<'a>(cfg: &'a Config, name: &str) -> Option<AnyInstance<'a>> {
 }
 
 impl AgentRunner {
+    fn clone_handle(&self) -> AgentRunner {
+        AgentRunner {
+            cfg: self.cfg.clone(),
+            agent_id: self.agent_id.clone(),
+            ledger: self.ledger.clone(),
+            signer: self.signer.clone(),
+            clock: self.clock.clone(),
+            latest: self.latest.clone(),
+        }
+    }
+
     /// The enabled collector instances as scheduler jobs.
     pub fn jobs(&self) -> Result<Vec<Job>, crate::schedule::ScheduleError> {
         let mut jobs = Vec::new();
@@ -254,17 +272,67 @@ impl AgentRunner {
         Ok(jobs)
     }
 
-    /// Record a batch now (blocking: one SQLite transaction).
+    /// A runner over an open ledger and key.
+    pub fn new(
+        cfg: Arc<Config>,
+        agent_id: String,
+        ledger: Ledger,
+        signer: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+    ) -> AgentRunner {
+        AgentRunner {
+            cfg,
+            agent_id,
+            ledger: Arc::new(Mutex::new(ledger)),
+            signer,
+            clock,
+            latest: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Record a batch now (blocking: one SQLite transaction), and work out
+    /// which results changed status.
     pub fn commit_now(&self, batch: Batch) -> Result<RunOutcome, LedgerError> {
         let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-        commit(
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest.is_none() {
+            let mut map = BTreeMap::new();
+            for (_, rec) in ledger.records()? {
+                if let Record::Finding(f) = rec {
+                    map.insert(SeriesKey::of(&f), f.status);
+                }
+            }
+            *latest = Some(map);
+        }
+        let mut outcome = commit(
             batch,
             &self.cfg,
             &self.agent_id,
             &mut ledger,
             self.signer.as_ref(),
             self.clock.as_ref(),
-        )
+        )?;
+        if let Some(map) = latest.as_mut() {
+            let changed = evident_policies::drift::new_transitions(map, &outcome.findings);
+            for (key, from, _) in changed {
+                if let Some(record) = outcome.findings.iter().find(|f| SeriesKey::of(f) == key) {
+                    outcome.transitions.push(crate::notify::Event {
+                        key,
+                        from,
+                        record: record.clone(),
+                    });
+                }
+            }
+            for f in &outcome.findings {
+                map.insert(SeriesKey::of(f), f.status);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Send the run's transitions to the configured webhooks.
+    pub async fn notify(&self, events: &[crate::notify::Event]) -> usize {
+        crate::notify::deliver(&self.cfg.notify.webhook, &self.agent_id, events).await
     }
 }
 
@@ -303,16 +371,21 @@ impl Runner for AgentRunner {
     }
 
     fn commit(&self, _job: &str, batch: Batch) -> BoxFut<Result<CommitSummary, String>> {
-        let runner = AgentRunner {
-            cfg: self.cfg.clone(),
-            agent_id: self.agent_id.clone(),
-            ledger: self.ledger.clone(),
-            signer: self.signer.clone(),
-            clock: self.clock.clone(),
-        };
+        let runner = self.clone_handle();
         Box::pin(async move {
+            let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
-                let outcome = runner.commit_now(batch).map_err(|e| e.to_string())?;
+                let mut outcome = runner.commit_now(batch).map_err(|e| e.to_string())?;
+                let events = std::mem::take(&mut outcome.transitions);
+                if !events.is_empty() {
+                    // Delivery runs on its own: a slow or failing webhook
+                    // never delays or affects collection.
+                    let notifier = runner.clone_handle();
+                    handle.spawn(async move {
+                        let failed = notifier.notify(&events).await;
+                        tracing::debug!(transitions = events.len(), failed, "notifications sent");
+                    });
+                }
                 let mut summary = CommitSummary {
                     tree_size: outcome.checkpoint.tree_size,
                     ..CommitSummary::default()
@@ -352,7 +425,15 @@ pub async fn collect_all(
         );
     }
     progress("recording evidence");
-    runner.commit_now(all)
+    let outcome = runner.commit_now(all)?;
+    if !outcome.transitions.is_empty() {
+        progress(&format!(
+            "notifying {} transition(s)",
+            outcome.transitions.len()
+        ));
+        runner.notify(&outcome.transitions).await;
+    }
+    Ok(outcome)
 }
 
 impl Batch {

@@ -177,13 +177,13 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
         }
         tracing::info!("{msg}");
     };
-    let runner = collect::AgentRunner {
-        cfg: std::sync::Arc::new(cfg),
+    let runner = collect::AgentRunner::new(
+        std::sync::Arc::new(cfg),
         agent_id,
-        ledger: std::sync::Arc::new(std::sync::Mutex::new(ledger)),
-        signer: std::sync::Arc::new(signer),
-        clock: std::sync::Arc::new(SystemClock),
-    };
+        ledger,
+        std::sync::Arc::new(signer),
+        std::sync::Arc::new(SystemClock),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -388,6 +388,132 @@ fn soa_check(ctx: &Context, rows: &[soa::SoaRow]) -> anyhow::Result<u8> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// Parse a period bound: RFC 3339, or `YYYY-MM-DD` at the start of that day (UTC).
+fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            crate::UsageError(format!(
+                "{text:?}: expected a date (2026-11-30) or an RFC 3339 time (2026-11-30T12:00:00Z)"
+            ))
+            .into()
+        })
+}
+
+/// `evident drift`.
+pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json, Format::Markdown, Format::Csv])?;
+    let since = parse_since(since)?;
+    let until = until
+        .map(parse_at)
+        .transpose()
+        .map_err(|e| crate::UsageError(e.to_string()))?
+        .unwrap_or_else(Utc::now);
+    if until < since {
+        return Err(crate::UsageError("--until is before --since".into()).into());
+    }
+    let cfg = ctx.config()?;
+    let ledger = ctx.open_existing_ledger(&cfg)?;
+    let findings: Vec<_> = ledger
+        .records()?
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Record::Finding(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let series = evident_policies::drift::drift(&findings, since, until);
+    let changed: Vec<_> = series.iter().filter(|s| s.changed()).collect();
+    let failing_now: Vec<_> = series
+        .iter()
+        .filter(|s| matches!(s.current, Some(Status::Fail | Status::Error)))
+        .collect();
+    if ctx.format == Format::Json {
+        print_json(&serde_json::json!({
+            "since": evident_evidence::record::format_time(since),
+            "until": evident_evidence::record::format_time(until),
+            "series": changed,
+            "failing_now": failing_now.iter().map(|s| serde_json::json!({
+                "check_id": s.key.check_id, "target": s.key.target, "resource_id": s.key.resource_id,
+                "status": s.current, "since": s.current_since.map(evident_evidence::record::format_time),
+            })).collect::<Vec<_>>(),
+        }))?;
+        return Ok(EXIT_OK);
+    }
+    let t = |x: Option<chrono::DateTime<Utc>>| {
+        x.map(evident_evidence::record::format_time)
+            .unwrap_or_default()
+    };
+    let mut table = Table::new(&[
+        "check",
+        "controls",
+        "target",
+        "resource",
+        "transitions",
+        "failures",
+        "now",
+        "since",
+        "stale_since",
+        "appeared",
+        "disappeared",
+    ]);
+    for s in &changed {
+        let transitions: Vec<String> = s
+            .transitions
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}→{} {}",
+                    x.from.map_or("new".into(), |f| f.to_string()),
+                    x.to,
+                    evident_evidence::record::format_time(x.at)
+                )
+            })
+            .collect();
+        let failures: Vec<String> = s
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}..{} ({}s)",
+                    evident_evidence::record::format_time(f.from),
+                    t(f.until),
+                    f.seconds
+                )
+            })
+            .collect();
+        table.row(vec![
+            s.key.check_id.clone(),
+            s.controls.join(" "),
+            s.key.target.clone(),
+            s.key.resource_id.clone(),
+            transitions.join("; "),
+            failures.join("; "),
+            s.current.map(|c| c.to_string()).unwrap_or_default(),
+            t(s.current_since),
+            t(s.stale_since),
+            t(s.appeared_at),
+            t(s.disappeared_at),
+        ]);
+    }
+    print_table(ctx, &table, 60)?;
+    if ctx.format == Format::Table {
+        println!(
+            "\n{} series changed between {} and {}; {} failing now",
+            changed.len(),
+            evident_evidence::record::format_time(since),
+            evident_evidence::record::format_time(until),
+            failing_now.len()
+        );
+    }
+    Ok(EXIT_OK)
 }
 
 /// `evident validate`.

@@ -33,6 +33,9 @@ pub struct Config {
     /// The daemon (`evident run`).
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// Notifications of status transitions.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// `[daemon]`: how `evident run` schedules collector runs.
@@ -375,6 +378,15 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             ));
         }
         inst.validate(text, &span, problems);
+    }
+    for hook in &cfg.notify.webhook {
+        for why in hook.problems() {
+            problems.push(Problem {
+                line: 0,
+                column: 0,
+                message: format!("notify: {why}"),
+            });
+        }
     }
     if cfg.daemon.max_concurrent_runs == 0 {
         problems.push(Problem {

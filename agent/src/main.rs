@@ -10,6 +10,7 @@ mod config;
 mod daemon;
 mod instances;
 mod kinds;
+mod notify;
 mod paths;
 mod report;
 mod schedule;
@@ -119,6 +120,16 @@ enum Command {
         /// errs or is stale.
         #[arg(long)]
         check: bool,
+    },
+    /// What changed since a date: transitions, failure intervals, what is
+    /// failing now and since when, stale evidence, resources that came or went.
+    Drift {
+        /// Start of the period (RFC 3339, or YYYY-MM-DD meaning the start of that day, UTC).
+        #[arg(long, value_name = "DATE")]
+        since: String,
+        /// End of the period (default: now).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
     },
     /// Validate the configuration and report every problem.
     Validate,
@@ -235,6 +246,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Run { run_at_start } => commands::run_daemon(&ctx, *run_at_start),
         Command::Status => commands::status(&ctx),
         Command::Soa { at, check } => commands::soa(&ctx, at.as_deref(), *check),
+        Command::Drift { since, until } => commands::drift(&ctx, since, until.as_deref()),
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),

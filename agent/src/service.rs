@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -85,13 +85,13 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
     let _lock = lock_data_dir(&setup.data_dir)?;
     let concurrency = setup.cfg.daemon.max_concurrent_runs;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runner = AgentRunner {
-        cfg: Arc::new(setup.cfg),
-        agent_id: setup.agent_id,
-        ledger: Arc::new(Mutex::new(setup.ledger)),
-        signer: Arc::new(setup.signer),
-        clock: clock.clone(),
-    };
+    let runner = AgentRunner::new(
+        Arc::new(setup.cfg),
+        setup.agent_id,
+        setup.ledger,
+        Arc::new(setup.signer),
+        clock.clone(),
+    );
     let jobs = runner.jobs()?;
     if jobs.is_empty() {
         anyhow::bail!("no enabled collector in the configuration: nothing to schedule");

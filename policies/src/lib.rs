@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod drift;
 pub mod host;
 pub mod model;
 pub mod reason;
