@@ -516,6 +516,58 @@ pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<
     Ok(EXIT_OK)
 }
 
+/// `evident export oscal`.
+pub fn export_oscal(
+    ctx: &Context,
+    since: Option<&str>,
+    until: Option<&str>,
+    out: Option<&Path>,
+) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json])?;
+    let since = since.map(parse_since).transpose()?;
+    let until = until
+        .map(parse_at)
+        .transpose()
+        .map_err(|e| crate::UsageError(e.to_string()))?
+        .unwrap_or_else(Utc::now);
+    let cfg = ctx.config()?;
+    let ledger = ctx.open_existing_ledger(&cfg)?;
+    let all: Vec<_> = ledger
+        .records()?
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Record::Finding(f) => Some(f),
+            _ => None,
+        })
+        .filter(|f| f.recorded_at <= until)
+        .collect();
+    let start = since.unwrap_or_else(|| all.first().map_or(until, |f| f.recorded_at));
+    let in_period: Vec<_> = all
+        .iter()
+        .filter(|f| f.recorded_at >= start)
+        .cloned()
+        .collect();
+    let decisions = collect::recorded_decisions(&ledger, Some(until))?;
+    let rows = soa::build(&decisions, &all, until);
+    let doc = crate::export::oscal_assessment_results(
+        &Context::agent_id(&cfg),
+        &in_period,
+        &rows,
+        start,
+        until,
+    );
+    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut o = stdout();
+            o.write_all(text.as_bytes())?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 /// `evident validate`.
 pub fn validate(ctx: &Context) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json])?;

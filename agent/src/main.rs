@@ -8,6 +8,7 @@ mod collect;
 mod commands;
 mod config;
 mod daemon;
+mod export;
 mod instances;
 mod kinds;
 mod notify;
@@ -131,6 +132,11 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         until: Option<String>,
     },
+    /// Export evidence of a period for other tools.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Validate the configuration and report every problem.
     Validate,
     /// List the 93 Annex A controls.
@@ -166,6 +172,23 @@ enum Command {
     Key {
         #[command(subcommand)]
         action: KeyAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportWhat {
+    /// An OSCAL 1.1 Assessment Results JSON document: one observation per
+    /// finding record, one finding per control with evidence.
+    Oscal {
+        /// Start of the period (RFC 3339 or YYYY-MM-DD). Default: the first record.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// End of the period. Default: now.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -247,6 +270,9 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Status => commands::status(&ctx),
         Command::Soa { at, check } => commands::soa(&ctx, at.as_deref(), *check),
         Command::Drift { since, until } => commands::drift(&ctx, since, until.as_deref()),
+        Command::Export {
+            what: ExportWhat::Oscal { since, until, out },
+        } => commands::export_oscal(&ctx, since.as_deref(), until.as_deref(), out.as_deref()),
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),

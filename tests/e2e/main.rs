@@ -5,4 +5,5 @@
 mod cli;
 mod daemon;
 mod drift;
+mod export;
 mod support;

@@ -1,0 +1,73 @@
+//! Exports validated against their published schemas, offline.
+
+use crate::support::*;
+
+fn oscal_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            workspace_root().join("tests/e2e/fixtures/oscal_assessment-results_schema.json"),
+        )
+        .expect("schema fixture"),
+    )
+    .expect("schema is JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles")
+}
+
+#[test]
+fn oscal_assessment_results_validate_against_the_schema() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "oscal.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.8.8\"]\napplicable = true\njustification = \"updates\"\n",
+    );
+    assert_code(&sb.evident_with(&cfg, &["collect"]), 0);
+    assert_code(&sb.evident_with(&cfg, &["collect"]), 0);
+    let out = sb.dir.path().join("ar.json");
+    let o = sb.evident_with(
+        &cfg,
+        &["export", "oscal", "--out", out.to_str().expect("utf8")],
+    );
+    assert_code(&o, 0);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("JSON");
+    let validator = oscal_validator();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let result = &doc["assessment-results"]["results"][0];
+    let observations = result["observations"].as_array().expect("observations");
+    let findings = result["findings"].as_array().expect("findings");
+    // Two runs of the host checks: an observation per finding record.
+    assert!(observations.len() >= 2 * 9, "{}", observations.len());
+    assert!(findings
+        .iter()
+        .any(|f| f["title"].as_str().is_some_and(|t| t.starts_with("A.8.8 "))));
+    // Evidence links carry SHA-256 hashes.
+    let resources = doc["assessment-results"]["back-matter"]["resources"]
+        .as_array()
+        .expect("resources");
+    assert!(resources
+        .iter()
+        .all(|r| r["rlinks"][0]["hashes"][0]["algorithm"] == "SHA-256"));
+    // The same ledger exports the same document (stable UUIDs) for the same period.
+    let until = doc["assessment-results"]["results"][0]["end"]
+        .as_str()
+        .expect("end")
+        .to_string();
+    let a = sb.evident_with(&cfg, &["export", "oscal", "--until", &until]);
+    let b = sb.evident_with(&cfg, &["export", "oscal", "--until", &until]);
+    assert_code(&a, 0);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn the_schema_check_is_not_vacuous() {
+    // A document missing required parts must fail the same validator.
+    let bad = serde_json::json!({"assessment-results": {"uuid": "not-a-uuid", "metadata": {}}});
+    assert!(oscal_validator().iter_errors(&bad).count() >= 2);
+}
