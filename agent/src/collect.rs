@@ -450,6 +450,28 @@ impl Batch {
     }
 }
 
+/// Finding and attestation records of a ledger, in ledger order.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// Check results.
+    pub findings: Vec<FindingRecord>,
+    /// Manual evidence and risk acceptances.
+    pub attestations: Vec<evident_evidence::record::AttestationRecord>,
+}
+
+/// Read the findings and attestations of a ledger.
+pub fn contents(ledger: &Ledger) -> Result<Contents, LedgerError> {
+    let mut out = Contents::default();
+    for (_, r) in ledger.records()? {
+        match r {
+            Record::Finding(f) => out.findings.push(f),
+            Record::Attestation(a) => out.attestations.push(a),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// The latest SoA decision per control recorded in the ledger.
 pub fn recorded_decisions(
     ledger: &Ledger,

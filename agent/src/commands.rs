@@ -9,6 +9,7 @@ use evident_evidence::ledger::Ledger;
 use evident_evidence::record::{Record, Status};
 use evident_evidence::signing::{FileSigner, Signer};
 use evident_policies::soa;
+use sha2::Digest;
 
 use crate::collect::{self, SystemClock};
 use crate::config::{self, Config, Origin};
@@ -272,7 +273,7 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
         .map_err(|e| crate::UsageError(e.to_string()))?;
     let configured = collect::configured_decisions(&cfg);
     let ledger_path = ctx.ledger_path(&cfg);
-    let (decisions, findings) = if ledger_path.exists() {
+    let (decisions, contents) = if ledger_path.exists() {
         let ledger = ctx.open_existing_ledger(&cfg)?;
         let recorded = collect::recorded_decisions(&ledger, at)?;
         let nothing_recorded =
@@ -302,15 +303,7 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
             }
             recorded
         };
-        let findings = ledger
-            .records()?
-            .into_iter()
-            .filter_map(|(_, r)| match r {
-                Record::Finding(f) => Some(f),
-                _ => None,
-            })
-            .collect::<Vec<_>>();
-        (decisions, findings)
+        (decisions, collect::contents(&ledger)?)
     } else if at.is_some() {
         bail!(
             "no ledger at {}: a past SoA can only be rebuilt from recorded evidence",
@@ -321,9 +314,14 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
             "evident: no ledger at {} yet; showing configured decisions without evidence",
             ledger_path.display()
         );
-        (configured, Vec::new())
+        (configured, collect::Contents::default())
     };
-    let rows = soa::build(&decisions, &findings, at.unwrap_or_else(Utc::now));
+    let rows = soa::build_with_attestations(
+        &decisions,
+        &contents.findings,
+        &contents.attestations,
+        at.unwrap_or_else(Utc::now),
+    );
     if check {
         return soa_check(ctx, &rows);
     }
@@ -532,13 +530,10 @@ pub fn export_oscal(
         .unwrap_or_else(Utc::now);
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
-    let all: Vec<_> = ledger
-        .records()?
+    let contents = collect::contents(&ledger)?;
+    let all: Vec<_> = contents
+        .findings
         .into_iter()
-        .filter_map(|(_, r)| match r {
-            Record::Finding(f) => Some(f),
-            _ => None,
-        })
         .filter(|f| f.recorded_at <= until)
         .collect();
     let start = since.unwrap_or_else(|| all.first().map_or(until, |f| f.recorded_at));
@@ -548,7 +543,7 @@ pub fn export_oscal(
         .cloned()
         .collect();
     let decisions = collect::recorded_decisions(&ledger, Some(until))?;
-    let rows = soa::build(&decisions, &all, until);
+    let rows = soa::build_with_attestations(&decisions, &all, &contents.attestations, until);
     let doc = crate::export::oscal_assessment_results(
         &Context::agent_id(&cfg),
         &in_period,
@@ -876,4 +871,280 @@ pub fn status(ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Parse an expiry: `N d` days from now, or a date (end of that day, UTC).
+fn parse_expiry(text: &str, now: chrono::DateTime<Utc>) -> anyhow::Result<chrono::DateTime<Utc>> {
+    let t = text.trim();
+    let at = if let Some(days) = t.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        if !(1..=3650).contains(&days) {
+            return Err(
+                crate::UsageError(format!("--expires {text:?}: between 1d and 3650d")).into(),
+            );
+        }
+        now + chrono::Duration::days(days)
+    } else {
+        parse_at(t).map_err(|_| {
+            crate::UsageError(format!(
+                "--expires {text:?}: expected days (365d) or a date (2027-12-31)"
+            ))
+        })?
+    };
+    if at <= now {
+        return Err(crate::UsageError(format!("--expires {text:?} is not in the future")).into());
+    }
+    Ok(at)
+}
+
+fn control_arg(text: &str) -> anyhow::Result<String> {
+    evident_policies::catalog::control(text)
+        .map(|c| c.id.clone())
+        .ok_or_else(|| {
+            crate::UsageError(format!(
+                "unknown control {text:?}: Annex A has A.5.1–A.8.34"
+            ))
+            .into()
+        })
+}
+
+fn who(by: Option<&str>) -> anyhow::Result<String> {
+    let name = by
+        .map(String::from)
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| {
+            format!(
+                "uid {}",
+                paths::euid().map_or("?".into(), |u| u.to_string())
+            )
+        });
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(crate::UsageError("--by must be a printable name".into()).into());
+    }
+    Ok(name)
+}
+
+fn append_attestation(
+    ctx: &Context,
+    record: evident_evidence::record::AttestationRecord,
+) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let (mut ledger, signer, _) = ctx.open_for_writing(&cfg)?;
+    let id = record.record_id.clone();
+    let at = record.recorded_at;
+    let cp = ledger
+        .append_run(
+            &[],
+            &[Record::Attestation(record)],
+            &signer,
+            &Context::agent_id(&cfg),
+            at,
+        )
+        .context("cannot record the attestation")?;
+    println!("recorded {id} (ledger size {})", cp.tree_size);
+    Ok(EXIT_OK)
+}
+
+/// `evident attest`.
+pub fn attest(
+    ctx: &Context,
+    control: &str,
+    file: Option<&Path>,
+    expires: &str,
+    note: &str,
+    by: Option<&str>,
+    store: bool,
+) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
+    let now = Utc::now();
+    let control = control_arg(control)?;
+    let expires_at = parse_expiry(expires, now)?;
+    if note.trim().is_empty() {
+        return Err(crate::UsageError("--note must say what is attested".into()).into());
+    }
+    if store && file.is_none() {
+        return Err(crate::UsageError("--store needs --file".into()).into());
+    }
+    let cfg = ctx.config()?;
+    let attached = match file {
+        None => None,
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let hex_digest = hex::encode(sha2::Sha256::digest(&bytes));
+            if store {
+                let dir = ctx.data_dir(&cfg).join("attachments");
+                paths::ensure_dir(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let dest = dir.join(&hex_digest);
+                if !dest.exists() {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&dest)
+                        .with_context(|| format!("cannot write {}", dest.display()))?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                }
+            }
+            Some(evident_evidence::record::AttachedFile {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                size: bytes.len() as u64,
+                sha256: format!("sha256:{hex_digest}"),
+                stored: store,
+            })
+        }
+    };
+    append_attestation(
+        ctx,
+        evident_evidence::record::AttestationRecord {
+            schema_version: evident_evidence::record::SCHEMA_VERSION,
+            record_id: uuid::Uuid::now_v7().to_string(),
+            run_id: uuid::Uuid::now_v7().to_string(),
+            agent_id: Context::agent_id(&cfg),
+            framework: evident_evidence::record::FRAMEWORK.to_string(),
+            kind: evident_evidence::record::AttestationKind::Evidence,
+            control: Some(control),
+            check_id: None,
+            file: attached,
+            note: note.to_string(),
+            attested_by: who(by)?,
+            expires_at,
+            recorded_at: now,
+            tool_version: collect::tool_version(),
+        },
+    )
+}
+
+/// `evident accept-risk`.
+pub fn accept_risk(
+    ctx: &Context,
+    check: Option<&str>,
+    control: Option<&str>,
+    approver: &str,
+    justification: &str,
+    expires: &str,
+) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
+    let now = Utc::now();
+    let control = control.map(control_arg).transpose()?;
+    if let Some(c) = check {
+        if evident_policies::check(c).is_none() {
+            return Err(
+                crate::UsageError(format!("unknown check {c:?}; see `evident checks`")).into(),
+            );
+        }
+    }
+    if justification.trim().is_empty() {
+        return Err(crate::UsageError("--justification must not be empty".into()).into());
+    }
+    let expires_at = parse_expiry(expires, now)?;
+    let cfg = ctx.config()?;
+    append_attestation(
+        ctx,
+        evident_evidence::record::AttestationRecord {
+            schema_version: evident_evidence::record::SCHEMA_VERSION,
+            record_id: uuid::Uuid::now_v7().to_string(),
+            run_id: uuid::Uuid::now_v7().to_string(),
+            agent_id: Context::agent_id(&cfg),
+            framework: evident_evidence::record::FRAMEWORK.to_string(),
+            kind: evident_evidence::record::AttestationKind::RiskAcceptance,
+            control,
+            check_id: check.map(String::from),
+            file: None,
+            note: justification.to_string(),
+            attested_by: who(Some(approver))?,
+            expires_at,
+            recorded_at: now,
+            tool_version: collect::tool_version(),
+        },
+    )
+}
+
+/// `evident readiness`.
+pub fn readiness(ctx: &Context) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json, Format::Markdown, Format::Csv])?;
+    let cfg = ctx.config()?;
+    let now = Utc::now();
+    let ledger_path = ctx.ledger_path(&cfg);
+    let (decisions, contents) = if ledger_path.exists() {
+        let ledger = ctx.open_existing_ledger(&cfg)?;
+        let recorded = collect::recorded_decisions(&ledger, None)?;
+        let decisions = if recorded.is_empty() {
+            collect::configured_decisions(&cfg)
+        } else {
+            recorded
+        };
+        (decisions, collect::contents(&ledger)?)
+    } else {
+        (
+            collect::configured_decisions(&cfg),
+            collect::Contents::default(),
+        )
+    };
+    let rows =
+        soa::build_with_attestations(&decisions, &contents.findings, &contents.attestations, now);
+    let documents: Vec<evident_policies::readiness::Document> = cfg
+        .readiness
+        .document
+        .iter()
+        .map(|d| {
+            let d = d.get_ref();
+            let is_url = d.location.contains("://");
+            evident_policies::readiness::Document {
+                clause: d.clause.get_ref().clone(),
+                location: d.location.clone(),
+                present: (!is_url).then(|| Path::new(&d.location).exists()),
+                last_review: d
+                    .last_review
+                    .as_ref()
+                    .and_then(|t| t.date)
+                    .and_then(|date| {
+                        chrono::NaiveDate::from_ymd_opt(
+                            i32::from(date.year),
+                            u32::from(date.month),
+                            u32::from(date.day),
+                        )
+                    }),
+                review_interval_days: d.review_interval_days,
+            }
+        })
+        .collect();
+    let gaps = evident_policies::readiness::assess(
+        &documents,
+        &rows,
+        &contents.attestations,
+        cfg.readiness.incident_period_days,
+        now,
+    );
+    if ctx.format == Format::Json {
+        print_json(&serde_json::json!({ "ready": gaps.is_empty(), "gaps": gaps }))?;
+    } else if gaps.is_empty() {
+        println!("ready for a Stage 1 audit: no gap found");
+    } else {
+        let mut t = Table::new(&["area", "subject", "problem", "detail"]);
+        for g in &gaps {
+            t.row(vec![
+                g.area.into(),
+                g.subject.clone(),
+                g.code.into(),
+                g.message.clone(),
+            ]);
+        }
+        print_table(ctx, &t, 100)?;
+        if ctx.format == Format::Table {
+            println!("\nnot ready: {} gap(s)", gaps.len());
+        }
+    }
+    Ok(if gaps.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }

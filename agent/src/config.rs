@@ -36,6 +36,51 @@ pub struct Config {
     /// Notifications of status transitions.
     #[serde(default)]
     pub notify: crate::notify::NotifyConfig,
+    /// Stage 1 readiness: the ISMS's mandatory documented information.
+    #[serde(default)]
+    pub readiness: ReadinessConfig,
+}
+
+/// `[readiness]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// A period with no incident or event record (manual evidence under
+    /// A.5.24–A.5.28) is reported. Default: 365 days.
+    #[serde(default = "default_incident_period")]
+    pub incident_period_days: u32,
+    /// The mandatory documents: `[[readiness.document]]`.
+    #[serde(default)]
+    pub document: Vec<Spanned<DocumentConfig>>,
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        ReadinessConfig {
+            incident_period_days: default_incident_period(),
+            document: Vec::new(),
+        }
+    }
+}
+
+fn default_incident_period() -> u32 {
+    365
+}
+
+/// `[[readiness.document]]`: one piece of mandatory documented information.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentConfig {
+    /// The clause that requires it: 4.3, 5.2, 6.1.2, 6.1.3, "6.1.3 d", 6.2,
+    /// 7.2, 8.1, 8.2, 9.2, 9.3 or 10.1.
+    pub clause: Spanned<String>,
+    /// Where it is: a file path (checked to exist) or a URL (not fetched).
+    pub location: String,
+    /// Date of the last review (a TOML date, e.g. 2026-03-01).
+    pub last_review: Option<toml::value::Datetime>,
+    /// How often it must be reviewed, in days. Default: 365.
+    #[serde(default = "default_incident_period")]
+    pub review_interval_days: u32,
 }
 
 /// `[daemon]`: how `evident run` schedules collector runs.
@@ -378,6 +423,36 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             ));
         }
         inst.validate(text, &span, problems);
+    }
+    for doc in &cfg.readiness.document {
+        let clause = &doc.get_ref().clause;
+        if !evident_policies::readiness::MANDATORY_DOCUMENTS
+            .iter()
+            .any(|(c, _)| c == clause.get_ref())
+        {
+            problems.push(problem_at(
+                text,
+                Some(clause.span()),
+                &format!(
+                    "unknown clause {:?}; mandatory documents are: {}",
+                    clause.get_ref(),
+                    evident_policies::readiness::MANDATORY_DOCUMENTS
+                        .iter()
+                        .map(|(c, _)| *c)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(d) = &doc.get_ref().last_review {
+            if d.date.is_none() || d.time.is_some() {
+                problems.push(problem_at(
+                    text,
+                    Some(doc.span()),
+                    "last_review must be a date such as 2026-03-01",
+                ));
+            }
+        }
     }
     for hook in &cfg.notify.webhook {
         for why in hook.problems() {

@@ -137,6 +137,10 @@ enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Stage 1 readiness in one view: missing or overdue documents, SoA
+    /// entries without justification, applicable controls without evidence,
+    /// failing or stale controls, and no incident records. Exit 3 when not ready.
+    Readiness,
     /// Validate the configuration and report every problem.
     Validate,
     /// List the 93 Annex A controls.
@@ -167,6 +171,49 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Record manual evidence for a control (training records, a signed
+    /// policy, an incident report): the file's SHA-256, size and name, who
+    /// attests, and an expiry, as a signed record. The SoA counts it until it expires.
+    Attest {
+        /// The control, e.g. A.6.3.
+        #[arg(long)]
+        control: String,
+        /// The evidence file (hashed; copied into the data directory with --store).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// When it stops counting: a number of days (`365d`) or a date (YYYY-MM-DD).
+        #[arg(long)]
+        expires: String,
+        /// What is attested.
+        #[arg(long)]
+        note: String,
+        /// Who attests. Default: the user running evident.
+        #[arg(long)]
+        by: Option<String>,
+        /// Keep a copy of the file in the data directory.
+        #[arg(long)]
+        store: bool,
+    },
+    /// Record the acceptance of a known failure, of one check or of a whole
+    /// control, by an approver until an expiry: the SoA shows it as
+    /// accepted, never as passing.
+    AcceptRisk {
+        /// The check whose failures are accepted.
+        #[arg(long, conflicts_with = "control", required_unless_present = "control")]
+        check: Option<String>,
+        /// The control whose failures are accepted.
+        #[arg(long)]
+        control: Option<String>,
+        /// Who approves.
+        #[arg(long)]
+        approver: String,
+        /// Why the risk is accepted.
+        #[arg(long)]
+        justification: String,
+        /// When the acceptance ends: `90d` or YYYY-MM-DD.
+        #[arg(long)]
+        expires: String,
     },
     /// Manage the agent's signing key.
     Key {
@@ -273,6 +320,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Export {
             what: ExportWhat::Oscal { since, until, out },
         } => commands::export_oscal(&ctx, since.as_deref(), until.as_deref(), out.as_deref()),
+        Command::Readiness => commands::readiness(&ctx),
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),
@@ -282,6 +330,36 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         } => commands::verify(&ctx, key.as_deref(), since_checkpoint.as_deref()),
         Command::Prove { record_id, out } => commands::prove(&ctx, record_id, out),
         Command::Checkpoint { out } => commands::checkpoint(&ctx, out),
+        Command::Attest {
+            control,
+            file,
+            expires,
+            note,
+            by,
+            store,
+        } => commands::attest(
+            &ctx,
+            control,
+            file.as_deref(),
+            expires,
+            note,
+            by.as_deref(),
+            *store,
+        ),
+        Command::AcceptRisk {
+            check,
+            control,
+            approver,
+            justification,
+            expires,
+        } => commands::accept_risk(
+            &ctx,
+            check.as_deref(),
+            control.as_deref(),
+            approver,
+            justification,
+            expires,
+        ),
         Command::Key {
             action: KeyAction::Export,
         } => commands::key_export(&ctx),

@@ -192,6 +192,7 @@ pub fn record_type_of(record: &Record) -> &'static str {
     match record {
         Record::Finding(_) => "finding",
         Record::SoaDecision(_) => "soa_decision",
+        Record::Attestation(_) => "attestation",
     }
 }
 
@@ -351,10 +352,7 @@ impl Ledger {
                 tx.prepare_cached("SELECT 1 FROM observations WHERE digest = ?1")?;
             for r in records {
                 let id = r.record_id();
-                let version = match r {
-                    Record::Finding(f) => f.schema_version,
-                    Record::SoaDecision(s) => s.schema_version,
-                };
+                let version = r.schema_version();
                 if version != SCHEMA_VERSION {
                     return Err(LedgerError::UnsupportedRecordVersion {
                         record_id: id.to_string(),

@@ -191,6 +191,70 @@ pub struct SoaDecisionRecord {
     pub tool_version: String,
 }
 
+/// A file attached to an attestation: named and hashed (the bytes are kept
+/// outside the record, optionally as a copy in the data directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachedFile {
+    /// File name (no directories).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of the file's bytes.
+    pub sha256: String,
+    /// Whether a copy is kept in the data directory (`attachments/<hex>`).
+    pub stored: bool,
+}
+
+/// What an attestation attests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttestationKind {
+    /// Manual evidence that a control is in place (training records, a
+    /// signed policy, an incident report), valid until it expires.
+    Evidence,
+    /// Acceptance of a known failure (of a check, or of a control) by an
+    /// approver, until it expires. Accepted is not passing.
+    RiskAcceptance,
+}
+
+/// Manual evidence or a risk acceptance, recorded and signed like any record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationRecord {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Unique id of this record.
+    pub record_id: String,
+    /// Id of the run (the `evident attest` invocation) that recorded it.
+    pub run_id: String,
+    /// Id of the agent that recorded it.
+    pub agent_id: String,
+    /// Always [`FRAMEWORK`].
+    pub framework: String,
+    /// Evidence or risk acceptance.
+    pub kind: AttestationKind,
+    /// The control concerned, as `A.6.3`.
+    pub control: Option<String>,
+    /// For a risk acceptance of one check's failures: the check id.
+    pub check_id: Option<String>,
+    /// The attached file, if any.
+    pub file: Option<AttachedFile>,
+    /// What is attested, or the justification of the acceptance.
+    pub note: String,
+    /// Who attests or approves.
+    pub attested_by: String,
+    /// When it stops counting.
+    #[serde(with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    /// When the record was appended.
+    #[serde(with = "rfc3339")]
+    pub recorded_at: DateTime<Utc>,
+    /// `evident <version>`.
+    pub tool_version: String,
+}
+
 /// Any leaf of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "record_type", rename_all = "snake_case")]
@@ -200,6 +264,8 @@ pub enum Record {
     Finding(FindingRecord),
     /// A SoA decision.
     SoaDecision(SoaDecisionRecord),
+    /// Manual evidence or a risk acceptance.
+    Attestation(AttestationRecord),
 }
 
 impl Record {
@@ -208,6 +274,7 @@ impl Record {
         match self {
             Record::Finding(r) => &r.record_id,
             Record::SoaDecision(r) => &r.record_id,
+            Record::Attestation(r) => &r.record_id,
         }
     }
 
@@ -216,6 +283,16 @@ impl Record {
         match self {
             Record::Finding(r) => r.recorded_at,
             Record::SoaDecision(r) => r.recorded_at,
+            Record::Attestation(r) => r.recorded_at,
+        }
+    }
+
+    /// The record's schema version.
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Record::Finding(r) => r.schema_version,
+            Record::SoaDecision(r) => r.schema_version,
+            Record::Attestation(r) => r.schema_version,
         }
     }
 

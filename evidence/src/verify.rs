@@ -435,10 +435,7 @@ pub fn verify_ledger(
                 record_id: record_id.clone(),
             });
         }
-        let version = match &record {
-            Record::Finding(f) => f.schema_version,
-            Record::SoaDecision(s) => s.schema_version,
-        };
+        let version = record.schema_version();
         if version != SCHEMA_VERSION {
             problems.push(Problem::UnsupportedRecordVersion {
                 index,

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod drift;
 pub mod host;
 pub mod model;
+pub mod readiness;
 pub mod reason;
 pub mod soa;
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use evident_evidence::record::{FindingRecord, Status};
+use evident_evidence::record::{AttestationKind, AttestationRecord, FindingRecord, Status};
 use serde::Serialize;
 
 use crate::catalog::{self, Control};
@@ -38,6 +38,9 @@ pub enum Implementation {
     Stale,
     /// Every latest finding says the checks do not apply to the resources seen.
     NotApplicable,
+    /// Failing or erring, but every such result is covered by an unexpired
+    /// risk acceptance. Not passing.
+    Accepted,
     /// No check has evaluated the control.
     NotEvaluated,
 }
@@ -51,6 +54,7 @@ impl Implementation {
             Implementation::Error => "error",
             Implementation::Stale => "stale",
             Implementation::NotApplicable => "not_applicable",
+            Implementation::Accepted => "accepted",
             Implementation::NotEvaluated => "not_evaluated",
         }
     }
@@ -84,6 +88,23 @@ pub fn build(
     findings: &[FindingRecord],
     at: DateTime<Utc>,
 ) -> Vec<SoaRow> {
+    build_with_attestations(decisions, findings, &[], at)
+}
+
+/// [`build`], also counting manual evidence (an unexpired attestation makes
+/// a control without automated evidence passing; an expired one, stale) and
+/// risk acceptances (a control whose failing or erring results are all
+/// covered by unexpired acceptances shows as `accepted`, never as passing).
+pub fn build_with_attestations(
+    decisions: &BTreeMap<String, Decision>,
+    findings: &[FindingRecord],
+    attestations: &[AttestationRecord],
+    at: DateTime<Utc>,
+) -> Vec<SoaRow> {
+    let attestations: Vec<&AttestationRecord> = attestations
+        .iter()
+        .filter(|a| a.recorded_at <= at)
+        .collect();
     // Latest finding per (check, target, resource).
     let mut latest: BTreeMap<(&str, &str, &str), &FindingRecord> = BTreeMap::new();
     for f in findings.iter().filter(|f| f.recorded_at <= at) {
@@ -107,8 +128,79 @@ pub fn build(
     }
     catalog::controls()
         .iter()
-        .map(|c| row(c, decisions.get(&c.id), by_control.get(c.id.as_str()), at))
+        .map(|c| {
+            let mut r = row(c, decisions.get(&c.id), by_control.get(c.id.as_str()), at);
+            apply_attestations(&mut r, by_control.get(c.id.as_str()), &attestations, at);
+            r
+        })
         .collect()
+}
+
+fn apply_attestations(
+    r: &mut SoaRow,
+    evidence: Option<&Vec<&FindingRecord>>,
+    attestations: &[&AttestationRecord],
+    at: DateTime<Utc>,
+) {
+    let control = r.control.clone();
+    // Manual evidence: the latest attestation for the control.
+    let latest = attestations
+        .iter()
+        .filter(|a| {
+            a.kind == AttestationKind::Evidence && a.control.as_deref() == Some(control.as_str())
+        })
+        .max_by_key(|a| a.recorded_at);
+    if let Some(latest) = latest {
+        let fresh = at < latest.expires_at;
+        r.record_ids.push(latest.record_id.clone());
+        r.last_evidence_at = r.last_evidence_at.max(Some(latest.recorded_at));
+        r.implementation = match (r.implementation, fresh) {
+            (Implementation::NotEvaluated | Implementation::NotApplicable, true) => {
+                Implementation::Passing
+            }
+            (
+                Implementation::NotEvaluated
+                | Implementation::NotApplicable
+                | Implementation::Passing,
+                false,
+            ) => Implementation::Stale,
+            (other, _) => other,
+        };
+    }
+    // Risk acceptances: every failing or erring latest result covered.
+    if matches!(
+        r.implementation,
+        Implementation::Failing | Implementation::Error
+    ) {
+        let active: Vec<&&AttestationRecord> = attestations
+            .iter()
+            .filter(|a| a.kind == AttestationKind::RiskAcceptance && at < a.expires_at)
+            .collect();
+        let covered = |f: &FindingRecord| {
+            active.iter().any(|a| {
+                a.control.as_deref() == Some(r.control.as_str())
+                    || a.check_id.as_deref() == Some(f.check_id.as_str())
+            })
+        };
+        let failing: Vec<&&FindingRecord> = evidence
+            .map(|v| {
+                v.iter()
+                    .filter(|f| matches!(f.status, Status::Fail | Status::Error))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !failing.is_empty() && failing.iter().all(|f| covered(f)) {
+            r.implementation = Implementation::Accepted;
+            for a in active.iter().filter(|a| {
+                a.control.as_deref() == Some(r.control.as_str())
+                    || failing
+                        .iter()
+                        .any(|f| a.check_id.as_deref() == Some(f.check_id.as_str()))
+            }) {
+                r.record_ids.push(a.record_id.clone());
+            }
+        }
+    }
 }
 
 fn max_age(check_id: &str) -> Duration {
@@ -254,6 +346,7 @@ pub fn lint(rows: &[SoaRow]) -> Vec<SoaIssue> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use evident_evidence::record::AttestationKind;
     use evident_evidence::record::{Severity, Target, TargetKind, FRAMEWORK, SCHEMA_VERSION};
 
     fn finding(id: &str, check: &str, control: &str, status: Status, day: u32) -> FindingRecord {
@@ -404,6 +497,101 @@ mod tests {
         assert_eq!(of("A.8.5"), vec!["failing"]);
         assert_eq!(of("A.8.8"), vec!["error"]);
         assert_eq!(of("A.8.17"), Vec::<&str>::new());
+    }
+
+    fn attestation(
+        id: &str,
+        kind: AttestationKind,
+        control: Option<&str>,
+        check: Option<&str>,
+        day: u32,
+        days: i64,
+    ) -> AttestationRecord {
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, day, 12, 0, 0)
+            .single()
+            .expect("valid date");
+        AttestationRecord {
+            schema_version: SCHEMA_VERSION,
+            record_id: id.into(),
+            run_id: "run".into(),
+            agent_id: "agent".into(),
+            framework: FRAMEWORK.into(),
+            kind,
+            control: control.map(String::from),
+            check_id: check.map(String::from),
+            file: None,
+            note: "n".into(),
+            attested_by: "alice".into(),
+            expires_at: t + Duration::days(days),
+            recorded_at: t,
+            tool_version: "t".into(),
+        }
+    }
+
+    #[test]
+    fn manual_evidence_counts_until_it_expires() {
+        let a = vec![attestation(
+            "a1",
+            AttestationKind::Evidence,
+            Some("A.6.3"),
+            None,
+            1,
+            10,
+        )];
+        let rows = build_with_attestations(&BTreeMap::new(), &[], &a, at(5));
+        assert_eq!(status_of(&rows, "A.6.3"), Implementation::Passing);
+        assert_eq!(
+            rows.iter()
+                .find(|r| r.control == "A.6.3")
+                .expect("row")
+                .record_ids,
+            vec!["a1"]
+        );
+        let rows = build_with_attestations(&BTreeMap::new(), &[], &a, at(12));
+        assert_eq!(status_of(&rows, "A.6.3"), Implementation::Stale);
+        // Not yet recorded at that date.
+        let rows = build_with_attestations(&BTreeMap::new(), &[], &a, at(1) - Duration::days(1));
+        assert_eq!(status_of(&rows, "A.6.3"), Implementation::NotEvaluated);
+    }
+
+    #[test]
+    fn an_accepted_failure_is_accepted_not_passing_until_expiry() {
+        let f = vec![finding("1", "unknown_check", "A.8.8", Status::Fail, 1)];
+        let by_check = vec![attestation(
+            "r1",
+            AttestationKind::RiskAcceptance,
+            None,
+            Some("unknown_check"),
+            1,
+            5,
+        )];
+        let rows = build_with_attestations(&BTreeMap::new(), &f, &by_check, at(2));
+        assert_eq!(status_of(&rows, "A.8.8"), Implementation::Accepted);
+        let rows = build_with_attestations(&BTreeMap::new(), &f, &by_check, at(7));
+        assert_eq!(status_of(&rows, "A.8.8"), Implementation::Failing);
+        // An acceptance of another check covers nothing here.
+        let other = vec![attestation(
+            "r2",
+            AttestationKind::RiskAcceptance,
+            None,
+            Some("other_check"),
+            1,
+            5,
+        )];
+        let rows = build_with_attestations(&BTreeMap::new(), &f, &other, at(2));
+        assert_eq!(status_of(&rows, "A.8.8"), Implementation::Failing);
+        // By control.
+        let by_control = vec![attestation(
+            "r3",
+            AttestationKind::RiskAcceptance,
+            Some("A.8.8"),
+            None,
+            1,
+            5,
+        )];
+        let rows = build_with_attestations(&BTreeMap::new(), &f, &by_control, at(2));
+        assert_eq!(status_of(&rows, "A.8.8"), Implementation::Accepted);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! has its own temporary data directory and runs the real binaries on this
 //! machine.
 
+mod attest;
 mod cli;
 mod daemon;
 mod drift;
