@@ -351,11 +351,19 @@ mod tests {
         prev.insert(SeriesKey::of(&r), Status::Pass);
         let unchanged = f("3", "s", Status::Pass, 2);
         prev.insert(SeriesKey::of(&unchanged), Status::Pass);
-        let first = f("4", "t", Status::Fail, 2);
-        let got = new_transitions(&prev, &[r.clone(), unchanged, first]);
+        let first_pass = f("4", "t", Status::Pass, 2);
+        let first_fail = f("5", "u", Status::Fail, 2);
+        let got = new_transitions(
+            &prev,
+            &[r.clone(), unchanged, first_pass, first_fail.clone()],
+        );
+        // A new resource that fails is news; one that passes is not.
         assert_eq!(
             got,
-            vec![(SeriesKey::of(&r), Some(Status::Pass), Status::Fail)]
+            vec![
+                (SeriesKey::of(&r), Some(Status::Pass), Status::Fail),
+                (SeriesKey::of(&first_fail), None, Status::Fail)
+            ]
         );
     }
 }
