@@ -274,16 +274,16 @@ fn evaluate_set(meta: &CheckMeta, set: &RestoreTest, now: DateTime<Utc>) -> Find
                 kind: ProblemKind::FileMissing,
                 message: format!("canary {} did not come back", c.path),
             }),
-            Some(h) if !h.eq_ignore_ascii_case(&c.expected_sha256) => {
-                if !mentions(&problems, &c.path) {
-                    problems.push(Problem {
-                        kind: ProblemKind::ContentMismatch,
-                        message: format!(
-                            "canary {}: SHA-256 {h}, expected {}",
-                            c.path, c.expected_sha256
-                        ),
-                    });
-                }
+            Some(h)
+                if !h.eq_ignore_ascii_case(&c.expected_sha256) && !mentions(&problems, &c.path) =>
+            {
+                problems.push(Problem {
+                    kind: ProblemKind::ContentMismatch,
+                    message: format!(
+                        "canary {}: SHA-256 {h}, expected {}",
+                        c.path, c.expected_sha256
+                    ),
+                });
             }
             _ => {}
         }
