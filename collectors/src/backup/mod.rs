@@ -1,0 +1,1 @@
+//! Backup restore tests (in progress).
