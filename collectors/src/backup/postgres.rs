@@ -51,7 +51,7 @@ pub(crate) struct Toc {
 pub(crate) fn parse_toc(text: &str) -> Toc {
     let mut toc = Toc::default();
     for line in text.lines() {
-        if let Some(t) = line.strip_prefix(";     Archive created at ") {
+        if let Some(t) = line.strip_prefix("; Archive created at ") {
             let t = t.trim().trim_end_matches(" UTC");
             toc.created = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
                 .ok()
@@ -395,7 +395,6 @@ mod unit {
     fn parses_the_toc_header() {
         let t = parse_toc(
             ";\n; Archive created at 2026-12-03 17:55:11 UTC\n;     dbname: shop\n;\n\
-             ;     Archive created at 2026-12-03 17:55:11 UTC\n\
              215; 1259 16385 TABLE public orders nobody\n\
              3321; 0 16385 TABLE DATA public orders nobody\n",
         );

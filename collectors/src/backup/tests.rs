@@ -379,3 +379,225 @@ fn borg_good_backup_passes_and_corruption_fails() {
         f[0].reason
     );
 }
+
+/// A PostgreSQL server from Debian on a free loopback port, run as `nobody`
+/// (PostgreSQL refuses to run as root), with password authentication;
+/// stopped when dropped.
+struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    runuser: PathBuf,
+    port: u16,
+    pwfile: PathBuf,
+}
+
+const PG_PASSWORD: &str = "pg test password";
+
+impl Postgres {
+    fn start() -> Postgres {
+        use std::os::unix::fs::PermissionsExt;
+        let runuser = require("runuser", "util-linux");
+        let bin = glob::glob("/usr/lib/postgresql/*/bin/initdb")
+            .unwrap()
+            .flatten()
+            .last()
+            .unwrap_or_else(|| {
+                panic!("initdb is not installed: this test needs the real PostgreSQL (`apt-get install postgresql`, as .ci/run does)")
+            })
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pg = dir.path().join("pg");
+        std::fs::create_dir(&pg).unwrap();
+        let server_pw = pg.join("initpw");
+        std::fs::write(&server_pw, format!("{PG_PASSWORD}\n")).unwrap();
+        for p in [&pg, &server_pw] {
+            std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+        }
+        let as_nobody = |program: &str| {
+            let mut c = Command::new(&runuser);
+            c.args(["-u", "nobody", "--"]).arg(bin.join(program));
+            c
+        };
+        sh(as_nobody("initdb")
+            .arg("-D")
+            .arg(pg.join("data"))
+            .args(["-U", "evident", "-E", "UTF8", "--auth=scram-sha-256"])
+            .arg(format!("--pwfile={}", server_pw.display())));
+        let port = crate::testutil::free_tcp_port();
+        sh(as_nobody("pg_ctl")
+            .arg("-D")
+            .arg(pg.join("data"))
+            .arg("-l")
+            .arg(pg.join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                pg.display()
+            ))
+            .args(["-w", "-t", "60", "start"]));
+        let pwfile = dir.path().join("client-pw");
+        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+        Postgres {
+            dir,
+            bin,
+            runuser,
+            port,
+            pwfile,
+        }
+    }
+
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", "evident")
+            .env("PGPASSWORD", PG_PASSWORD);
+        c
+    }
+
+    fn query(&self, db: &str, sql: &str) -> String {
+        sh(self.client("psql").args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            db,
+            "-c",
+            sql,
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    fn set(&self, dump: &Path, sanity: &[(&str, u64)]) -> BackupSet {
+        BackupSet {
+            name: "shop".into(),
+            backend: Backend::Postgres,
+            repository: dump.to_string_lossy().into_owned(),
+            password_file: Some(self.pwfile.clone()),
+            password_env: None,
+            paths: vec![],
+            rpo_hours: 24,
+            rto_target_seconds: 3600,
+            sample_size: 0,
+            canaries: vec![],
+            read_data_subset: None,
+            program: Some(self.bin.join("pg_restore").to_string_lossy().into_owned()),
+            host: Some("127.0.0.1".into()),
+            port: Some(self.port),
+            user: Some("evident".into()),
+            maintenance_database: None,
+            database: Some("shop".into()),
+            sanity: sanity
+                .iter()
+                .map(|(t, n)| SanityQuery {
+                    table: t.to_string(),
+                    min_rows: *n,
+                })
+                .collect(),
+        }
+    }
+
+    fn scratch_databases(&self) -> String {
+        self.query(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'evident_restore_%'",
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.runuser)
+            .args(["-u", "nobody", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("pg/data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+#[test]
+fn postgres_dump_restores_into_a_scratch_database_and_is_dropped() {
+    let pg = Postgres::start();
+    pg.query("postgres", "CREATE DATABASE shop");
+    pg.query(
+        "shop",
+        "CREATE TABLE orders (id int PRIMARY KEY, total numeric); \
+         INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(1, 50) g; \
+         CREATE SCHEMA crm; CREATE TABLE crm.customers (id int); INSERT INTO crm.customers VALUES (1), (2), (3);",
+    );
+    let custom = pg.dir.path().join("shop.dump");
+    sh(pg
+        .client("pg_dump")
+        .args(["-Fc", "-d", "shop", "-f"])
+        .arg(&custom));
+    let directory = pg.dir.path().join("shop.dir");
+    sh(pg
+        .client("pg_dump")
+        .args(["-Fd", "-d", "shop", "-f"])
+        .arg(&directory));
+    let parent = tempfile::tempdir().unwrap();
+
+    // Good dumps (custom and directory format) with satisfied sanity queries: pass.
+    for dump in [&custom, &directory] {
+        let (obs, f) = run_sets(
+            vec![pg.set(dump, &[("orders", 50), ("crm.customers", 1)])],
+            parent.path(),
+        );
+        assert_eq!(f[0].status, Status::Pass, "{}", f[0].reason);
+        let t = &obs.sets[0];
+        assert!(t.restore_millis.is_some());
+        assert_eq!(t.items_restored, 2);
+        assert_eq!(t.sanity[0].rows, Some(50));
+        assert!(
+            t.verified.iter().any(|v| v.contains("dropped")),
+            "{:?}",
+            t.verified
+        );
+        assert_eq!(pg.scratch_databases(), "0");
+    }
+
+    // A table the dump lacks, and a row count below the minimum: fail.
+    let (_, f) = run_sets(
+        vec![pg.set(&custom, &[("orders", 1000), ("public.invoices", 1)])],
+        parent.path(),
+    );
+    assert_eq!(f[0].status, Status::Fail, "{}", f[0].reason);
+    assert_eq!(f[0].reason_code, ReasonCode::BackupSanityQueryFailed);
+    assert!(f[0].reason.contains("public.invoices"), "{}", f[0].reason);
+    assert!(
+        f[0].reason
+            .contains("orders: 50 rows, at least 1000 required"),
+        "{}",
+        f[0].reason
+    );
+    assert_eq!(pg.scratch_databases(), "0");
+
+    // A damaged dump: fail.
+    let mut bytes = std::fs::read(&custom).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let broken = pg.dir.path().join("broken.dump");
+    std::fs::write(&broken, bytes).unwrap();
+    let (_, f) = run_sets(vec![pg.set(&broken, &[("orders", 1)])], parent.path());
+    assert_eq!(f[0].status, Status::Fail, "{}", f[0].reason);
+    assert_eq!(pg.scratch_databases(), "0");
+
+    // A wrong database password: fail, and the password is not in the reason.
+    let wrong = pg.dir.path().join("wrong-pw");
+    std::fs::write(&wrong, "wrong\n").unwrap();
+    let mut s = pg.set(&custom, &[("orders", 1)]);
+    s.password_file = Some(wrong);
+    let (_, f) = run_sets(vec![s], parent.path());
+    assert_ne!(f[0].status, Status::Pass, "{}", f[0].reason);
+
+    // The original database is untouched.
+    assert_eq!(pg.query("shop", "SELECT count(*) FROM orders"), "50");
+}
