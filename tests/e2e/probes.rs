@@ -1,6 +1,9 @@
 //! The active probes through the binary: `evident collect` with a restic
-//! backup set (passing) and a webfilter resolver (letting a canary through) (dnsmasq from Debian, started here on
-//! a free loopback port) records signed findings naming what happened.
+//! backup set (which passes) and a webfilter resolver that lets a canary
+//! through (dnsmasq from Debian, started here on a free loopback port)
+//! records findings naming what happened.
+
+#![allow(clippy::unwrap_used)]
 
 use std::net::UdpSocket;
 use std::path::PathBuf;

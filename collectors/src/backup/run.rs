@@ -17,17 +17,76 @@ pub struct Output {
 }
 
 impl Output {
-    /// The last few non-empty lines of standard error, for a reason text.
+    /// The telling lines of standard error, for a reason text: those that
+    /// say what failed (skipping stack traces and environment dumps), else
+    /// the last few lines; at most 3 lines of 300 characters.
     pub fn stderr_tail(&self) -> String {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        let from = lines.len().saturating_sub(3);
-        lines[from..].join(" / ")
+        summarise(&self.stderr)
     }
+}
+
+/// Lines of a stack trace or a crash report's environment, never telling.
+const NOISE: &[&str] = &[
+    "runtime/",
+    "runtime.",
+    "goroutine ",
+    "main.",
+    "github.com/",
+    "/usr/lib/",
+    "Traceback",
+    "File \"",
+    "PID:",
+    "sys.argv",
+    "SSH_ORIGINAL_COMMAND",
+    "Platform:",
+    "Linux:",
+    "Borg:",
+    "Python:",
+    "Error ID",
+    "exit status",
+    "created by ",
+];
+
+/// Words of a line that says what failed.
+const TELLING: &[&str] = &[
+    "fatal",
+    "error",
+    "integrity",
+    "corrupt",
+    "mismatch",
+    "failed",
+    "incorrect",
+    "wrong",
+    "not found",
+    "does not exist",
+    "denied",
+    "unable",
+];
+
+/// See [`Output::stderr_tail`].
+pub fn summarise(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !NOISE.iter().any(|n| l.starts_with(n)))
+        .collect();
+    let mut telling: Vec<&str> = Vec::new();
+    for l in &lines {
+        let low = l.to_ascii_lowercase();
+        if TELLING.iter().any(|t| low.contains(t)) && !telling.contains(l) {
+            telling.push(l);
+        }
+    }
+    let picked: Vec<&str> = if telling.is_empty() {
+        lines[lines.len().saturating_sub(3)..].to_vec()
+    } else {
+        telling.into_iter().take(3).collect()
+    };
+    picked
+        .iter()
+        .map(|l| l.chars().take(300).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// Why a program did not finish.
@@ -97,4 +156,26 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, RunError> {
         stdout: stdout.and_then(|h| h.join().ok()).unwrap_or_default(),
         stderr: stderr.and_then(|h| h.join().ok()).unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarise;
+
+    #[test]
+    fn summaries_keep_what_failed_and_drop_traces() {
+        let restic = "Load(<data/2308f18e>, 0, 0) returned error, retrying after 552ms: ciphertext verification failed\n\
+                      panic: boom\n\ngoroutine 1 [running]:\nmain.main()\nruntime/proc.go:250\nruntime.goexit\n";
+        assert_eq!(
+            summarise(restic),
+            "Load(<data/2308f18e>, 0, 0) returned error, retrying after 552ms: ciphertext verification failed"
+        );
+        let borg = "Local Exception\nTraceback (most recent call last):\n  File \"/usr/lib/x.py\", line 1\n\
+                    borg.crypto.key.IntegrityError: Data integrity error: MAC mismatch\n\nPlatform: Linux\nPID: 1  CWD: /\n";
+        assert_eq!(
+            summarise(borg),
+            "borg.crypto.key.IntegrityError: Data integrity error: MAC mismatch"
+        );
+        assert_eq!(summarise("a\nb\nc\nd\n"), "b / c / d");
+    }
 }
