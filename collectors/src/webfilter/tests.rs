@@ -199,7 +199,8 @@ fn origin() -> u16 {
 }
 
 /// squid on a free loopback port as user `proxy`, denying URL paths under
-/// `/blocked/` and any destination other than 127.0.0.1.
+/// `/blocked/`, the domain `blocked.test` (matched by name, so never
+/// resolved) and any destination other than 127.0.0.1.
 fn squid(dir: &std::path::Path) -> (Running, String) {
     use std::os::unix::fs::PermissionsExt;
     let bin = require("squid", "squid");
@@ -222,7 +223,9 @@ fn squid(dir: &std::path::Path) -> (Running, String) {
              coredump_dir {dir}\n\
              acl origin dst 127.0.0.1/32\n\
              acl canary urlpath_regex ^/blocked/\n\
+             acl canary_domain dstdomain .blocked.test\n\
              http_access deny canary\n\
+             http_access deny canary_domain\n\
              http_access allow origin\n\
              http_access deny all\n",
             log = dir.join("cache.log").display(),
