@@ -216,6 +216,48 @@ fn restic_corrupted_pack_fails_naming_the_damage() {
 }
 
 #[test]
+fn restic_one_damaged_data_pack_fails_after_listing() {
+    let r = restic_repo(None);
+    // The largest pack holds the files' contents (the trees are small): the
+    // snapshot still lists, the restore or the data check finds the damage.
+    let mut packs = Vec::new();
+    for d in std::fs::read_dir(r.repo.join("data")).unwrap().flatten() {
+        for p in std::fs::read_dir(d.path()).unwrap().flatten() {
+            packs.push((p.metadata().unwrap().len(), p.path()));
+        }
+    }
+    packs.sort();
+    let (_, largest) = packs.pop().unwrap();
+    let tmp = r.dir.path().join("one-pack");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::copy(&largest, tmp.join("pack")).unwrap();
+    corrupt_every_file_under(&tmp);
+    std::fs::set_permissions(
+        &largest,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::copy(tmp.join("pack"), &largest).unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let mut s = set(Backend::Restic, &r.repo, &r.pw, (&r.canary, &r.hash));
+    s.sample_size = 0;
+    let (obs, f) = run_sets(vec![s], parent.path());
+    assert_eq!(f[0].status, Status::Fail, "{}", f[0].reason);
+    assert_eq!(
+        f[0].reason_code,
+        ReasonCode::BackupRepositoryCorrupted,
+        "{}",
+        f[0].reason
+    );
+    assert!(obs.sets[0].snapshot.is_some(), "the snapshot still lists");
+    assert!(
+        f[0].reason.contains("restic check failed"),
+        "{}",
+        f[0].reason
+    );
+}
+
+#[test]
 fn restic_stale_snapshot_fails() {
     let r = restic_repo(Some("2020-01-01 00:00:00"));
     let parent = tempfile::tempdir().unwrap();
@@ -346,6 +388,13 @@ fn borg_repo() -> Borg {
 fn borg_good_backup_passes_and_corruption_fails() {
     let b = borg_repo();
     let parent = tempfile::tempdir().unwrap();
+    // An archive stamped 2020 next to the current one: the newest counts.
+    sh(Command::new("borg")
+        .env("BORG_PASSPHRASE", "borg passphrase")
+        .env("BORG_BASE_DIR", b.repo.parent().unwrap().join("borg-home"))
+        .args(["create", "--timestamp", "2020-01-01T00:00:00"])
+        .arg(format!("{}::old", b.repo.display()))
+        .arg(Path::new(&b.canary).parent().unwrap()));
     let s = set(Backend::Borg, &b.repo, &b.pw, (&b.canary, &b.hash));
     let (obs, f) = run_sets(vec![s.clone()], parent.path());
     assert_eq!(f[0].status, Status::Pass, "{}", f[0].reason);
