@@ -212,8 +212,7 @@ impl Tool<'_> {
                 format!("borg check --verify-data of archive {}", snap.id)
             }
         };
-        if let Some(out) = self.call(ctx, "check", c) {
-            let _ = out;
+        if self.call(ctx, "check", c).is_some() {
             ctx.result.verified.push(what);
         } else if let Some(p) = ctx.result.problems.last_mut() {
             // A failing data check is damage, whatever the words.

@@ -74,7 +74,8 @@ struct Pg<'a> {
 impl Pg<'_> {
     fn cmd(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.env_remove("PGDATABASE").env_remove("PGPASSFILE");
+        // Every call names its database itself.
+        c.env_remove("PGDATABASE");
         for (k, v) in &self.ctx_env {
             c.env(k, v);
         }
