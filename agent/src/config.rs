@@ -580,6 +580,43 @@ mod tests {
         assert!(!cfg.collectors.host.is_empty());
     }
 
+    /// The commented-out backup and webfilter examples: uncommented, they are valid.
+    #[test]
+    fn commented_probe_examples_are_valid() {
+        let mut text = String::from("[agent]\n");
+        for start in ["# [[collectors.backup]]", "# [[collectors.webfilter]]"] {
+            let from = EMBEDDED_DEFAULT.find(start).expect("example present");
+            for line in EMBEDDED_DEFAULT[from..].lines() {
+                let Some(rest) = line.strip_prefix('#') else {
+                    break;
+                };
+                text.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                text.push('\n');
+            }
+        }
+        let cfg = match parse(&text) {
+            Ok(c) => c,
+            Err(p) => panic!("{p:#?}\n{text}"),
+        };
+        assert_eq!(cfg.collectors.backup.len(), 1);
+        assert_eq!(cfg.collectors.backup[0].get_ref().sets.len(), 3);
+        assert_eq!(cfg.collectors.webfilter.len(), 1);
+        let w = cfg.collectors.webfilter[0].get_ref();
+        assert_eq!(w.resolvers[0].canaries.len(), 3);
+        assert_eq!(w.proxies[0].canaries.len(), 2);
+        // An invalid set is reported: no password, bad canary hash.
+        let bad = text
+            .replace("password_file = \"/etc/evident/restic.pass\"", "")
+            .replace("2c26b46b", "zz");
+        let problems = parse(&bad).expect_err("invalid");
+        let all = format!("{problems:?}");
+        assert!(
+            all.contains("password_file or password_env is required"),
+            "{all}"
+        );
+        assert!(all.contains("64-digit hex sha256"), "{all}");
+    }
+
     #[test]
     fn reports_every_problem_with_line_and_column() {
         let text = "[agent]\nid = \"a\"\nbogus = 1\n\n[[collectors.host]]\nname = \"h\"\napt_index_max_age_days = \"seven\"\nchecks = [\"no_such_check\"]\n\n[soa.controls.\"A.9.9\"]\napplicable = true\n";

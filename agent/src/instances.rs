@@ -219,4 +219,8 @@ macro_rules! collector_kinds {
 collector_kinds! {
     /// `[[collectors.host]]`: the Linux machine the agent runs on.
     host => Host(crate::kinds::host::HostInstance),
+    /// `[[collectors.backup]]`: restore tests of restic, borg and PostgreSQL backups.
+    backup => Backup(crate::kinds::backup::BackupInstance),
+    /// `[[collectors.webfilter]]`: DNS and proxy web filtering probes.
+    webfilter => Webfilter(crate::kinds::webfilter::WebfilterInstance),
 }

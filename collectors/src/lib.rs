@@ -3,4 +3,9 @@
 //! `evident-policies`) decide.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod host;
+pub mod webfilter;
+
+#[cfg(test)]
+pub(crate) mod testutil;

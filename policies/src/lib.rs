@@ -5,6 +5,7 @@
 //! no I/O; collectors (in `evident-collectors`) do.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod catalog;
 pub mod drift;
 pub mod host;
@@ -12,13 +13,18 @@ pub mod model;
 pub mod readiness;
 pub mod reason;
 pub mod soa;
+pub mod webfilter;
 
 pub use model::{Check, CheckMeta, Finding, Observation, Severity, Status, Target, TargetKind};
 pub use reason::ReasonCode;
 
 /// Every check this build knows, in a stable order.
 pub fn checks() -> Vec<&'static Check> {
-    host::CHECKS.iter().collect()
+    host::CHECKS
+        .iter()
+        .chain(backup::CHECKS)
+        .chain(webfilter::CHECKS)
+        .collect()
 }
 
 /// Look a check up by id.

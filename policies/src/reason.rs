@@ -123,6 +123,38 @@ reason_codes! {
     MalwareSignaturesUnknown = "malware_signatures_unknown",
     /// No malware protection engine is running.
     MalwareProtectionAbsent = "malware_protection_absent",
+
+    // --- backup: restore tests ---
+    /// The newest backup was restored into a sandbox and verified, within the RPO and the RTO target.
+    BackupRestoreVerified = "backup_restore_verified",
+    /// The backup repository refused the configured password or passphrase.
+    BackupPasswordRejected = "backup_password_rejected",
+    /// The backup repository or dump is damaged: data verification or the restore failed on integrity.
+    BackupRepositoryCorrupted = "backup_repository_corrupted",
+    /// The backup repository holds no snapshot.
+    BackupSnapshotMissing = "backup_snapshot_missing",
+    /// The newest snapshot is older than the RPO.
+    BackupSnapshotStale = "backup_snapshot_stale",
+    /// A file expected in the backup (a canary or a sampled file) did not come back.
+    BackupFileMissing = "backup_file_missing",
+    /// A restored file differs from the snapshot's metadata or from a canary's expected SHA-256.
+    BackupContentMismatch = "backup_content_mismatch",
+    /// A sanity query on the restored database failed or found fewer rows than required.
+    BackupSanityQueryFailed = "backup_sanity_query_failed",
+    /// The restore took longer than the RTO target.
+    BackupRtoExceeded = "backup_rto_exceeded",
+    /// The restore failed for another reason (see the finding's text).
+    BackupRestoreFailed = "backup_restore_failed",
+
+    // --- web filtering ---
+    /// Every canary was blocked and every control name or URL got through.
+    WebfilterCanariesBlocked = "webfilter_canaries_blocked",
+    /// At least one canary that policy says must be blocked got through.
+    WebfilterCanaryAllowed = "webfilter_canary_allowed",
+    /// The resolver or proxy failed the control names or URL too, so its blocking proves nothing.
+    WebfilterFilterBroken = "webfilter_filter_broken",
+    /// A canary query or request got no usable answer, so whether it is blocked is unknown.
+    WebfilterNoAnswer = "webfilter_no_answer",
 }
 
 impl std::fmt::Display for ReasonCode {

@@ -7,4 +7,5 @@ mod cli;
 mod daemon;
 mod drift;
 mod export;
+mod probes;
 mod support;

@@ -1,3 +1,5 @@
 //! One module per kind of collector: its configuration and how it collects.
 
+pub mod backup;
 pub mod host;
+pub mod webfilter;
