@@ -1148,3 +1148,51 @@ pub fn readiness(ctx: &Context) -> anyhow::Result<u8> {
         EXIT_FINDINGS
     })
 }
+
+/// The SoA rows at `at` from the ledger (decisions recorded then, or the
+/// configured ones while nothing is recorded).
+fn soa_rows_at(
+    ctx: &Context,
+    cfg: &Config,
+    at: chrono::DateTime<Utc>,
+) -> anyhow::Result<Vec<soa::SoaRow>> {
+    let ledger = ctx.open_existing_ledger(cfg)?;
+    let recorded = collect::recorded_decisions(&ledger, Some(at))?;
+    let decisions = if collect::recorded_decisions(&ledger, None)?.is_empty() {
+        collect::configured_decisions(cfg)
+    } else {
+        recorded
+    };
+    let contents = collect::contents(&ledger)?;
+    Ok(soa::build_with_attestations(
+        &decisions,
+        &contents.findings,
+        &contents.attestations,
+        at,
+    ))
+}
+
+/// `evident export soa-xlsx|soa-html`.
+pub fn export_soa(ctx: &Context, xlsx: bool, out: &Path, at: Option<&str>) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table])?;
+    let at = at
+        .map(parse_at)
+        .transpose()
+        .map_err(|e| crate::UsageError(e.to_string()))?
+        .unwrap_or_else(Utc::now);
+    let cfg = ctx.config()?;
+    let rows = soa_rows_at(ctx, &cfg, at)?;
+    let agent = Context::agent_id(&cfg);
+    let bytes = if xlsx {
+        crate::export::soa_xlsx(&rows, &agent, at).context("cannot build the workbook")?
+    } else {
+        crate::export::soa_html(&rows, &agent, at).into_bytes()
+    };
+    std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote the SoA ({} controls) to {}",
+        rows.len(),
+        out.display()
+    );
+    Ok(EXIT_OK)
+}

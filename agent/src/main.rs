@@ -224,6 +224,24 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ExportWhat {
+    /// The SoA as an Excel workbook.
+    SoaXlsx {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The SoA as it stood then (RFC 3339 or YYYY-MM-DD). Default: now.
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
+    },
+    /// The SoA as one self-contained HTML page.
+    SoaHtml {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The SoA as it stood then. Default: now.
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
+    },
     /// An OSCAL 1.1 Assessment Results JSON document: one observation per
     /// finding record, one finding per control with evidence.
     Oscal {
@@ -320,6 +338,12 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Export {
             what: ExportWhat::Oscal { since, until, out },
         } => commands::export_oscal(&ctx, since.as_deref(), until.as_deref(), out.as_deref()),
+        Command::Export {
+            what: ExportWhat::SoaXlsx { out, at },
+        } => commands::export_soa(&ctx, true, out, at.as_deref()),
+        Command::Export {
+            what: ExportWhat::SoaHtml { out, at },
+        } => commands::export_soa(&ctx, false, out, at.as_deref()),
         Command::Readiness => commands::readiness(&ctx),
         Command::Validate => commands::validate(&ctx),
         Command::Controls => commands::controls(&ctx),

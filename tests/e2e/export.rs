@@ -71,3 +71,47 @@ fn the_schema_check_is_not_vacuous() {
     let bad = serde_json::json!({"assessment-results": {"uuid": "not-a-uuid", "metadata": {}}});
     assert!(oscal_validator().iter_errors(&bad).count() >= 2);
 }
+
+#[test]
+fn soa_exports_as_a_workbook_and_a_self_contained_page() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "soa.toml",
+        "[[collectors.host]]\n[soa.controls.\"A.5.1\"]\napplicable = true\njustification = \"<script>alert(1)</script> & =1+1\"\n",
+    );
+    assert_code(&sb.evident_with(&cfg, &["collect"]), 0);
+    let html = sb.dir.path().join("soa.html");
+    assert_code(
+        &sb.evident_with(
+            &cfg,
+            &["export", "soa-html", "--out", html.to_str().expect("utf8")],
+        ),
+        0,
+    );
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert_eq!(page.matches("<tr class=").count(), 93);
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; =1+1"));
+    assert!(!page.contains("<script>") && !page.contains("src=") && !page.contains("href="));
+    let xlsx = sb.dir.path().join("soa.xlsx");
+    assert_code(
+        &sb.evident_with(
+            &cfg,
+            &["export", "soa-xlsx", "--out", xlsx.to_str().expect("utf8")],
+        ),
+        0,
+    );
+    // Read the sheet back with Python's zipfile (CI has python3).
+    let o = run(std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile, re\n\
+         z = zipfile.ZipFile(sys.argv[1])\n\
+         sheet = z.read('xl/worksheets/sheet1.xml').decode()\n\
+         strings = z.read('xl/sharedStrings.xml').decode()\n\
+         print(len(re.findall('<row ', sheet)), '=1+1' in strings, '<f>' in sheet)",
+        )
+        .arg(&xlsx));
+    assert_code(&o, 0);
+    // 93 controls and a header; the formula-like text stays text.
+    assert_eq!(stdout(&o).trim(), "94 True False");
+}
