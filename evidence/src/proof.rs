@@ -285,10 +285,7 @@ pub fn verify_record_proof(
 
     let record = Record::from_bytes(proof.record.as_bytes())
         .map_err(|e| ProofCheckError::InvalidRecord(e.to_string()))?;
-    let version = match &record {
-        Record::Finding(f) => f.schema_version,
-        Record::SoaDecision(s) => s.schema_version,
-    };
+    let version = record.schema_version();
     if version != SCHEMA_VERSION {
         return Err(ProofCheckError::InvalidRecord(format!(
             "schema version {version}, expected {SCHEMA_VERSION}"
