@@ -10,6 +10,7 @@ pub mod checkpoint;
 mod fast;
 pub mod ledger;
 pub mod merkle;
+pub mod pack;
 pub mod proof;
 pub mod record;
 pub mod rotation;
