@@ -4,4 +4,6 @@
 
 mod cli;
 mod daemon;
+mod pack;
 mod support;
+mod verify_cli;
