@@ -500,6 +500,133 @@ pub fn key_export(ctx: &Context) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// `evident key rotate`: a new key in `<key>.new`, a rotation record signed
+/// by the old key, then the new key moved into place and the old one kept as
+/// `<key>.retired-<key id prefix>`. Re-running after an interruption resumes.
+pub fn key_rotate(ctx: &Context) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let path = ctx.key_path(&cfg);
+    let old = FileSigner::load(&path).with_context(|| format!("signing key {}", path.display()))?;
+    let mut new_path = path.clone().into_os_string();
+    new_path.push(".new");
+    let new_path = PathBuf::from(new_path);
+    let (new, _) = FileSigner::load_or_create(&new_path)
+        .with_context(|| format!("new signing key {}", new_path.display()))?;
+    let ledger_path = ctx.ledger_path(&cfg);
+    let mut ledger = Ledger::open(&ledger_path)
+        .with_context(|| format!("cannot open ledger {}", ledger_path.display()))?;
+    if ledger.current_key_id()?.as_deref() != Some(new.key_id()) {
+        ledger
+            .rotate_key(
+                &old,
+                new.public_key_pem(),
+                &Context::agent_id(&cfg),
+                concat!("evident ", env!("CARGO_PKG_VERSION")),
+                Utc::now(),
+            )
+            .context("cannot record the key rotation")?;
+    }
+    let mut retired = path.clone().into_os_string();
+    retired.push(format!(".retired-{}", &old.key_id()[..16]));
+    std::fs::rename(&path, &retired)
+        .with_context(|| format!("cannot move the old key {}", path.display()))?;
+    std::fs::rename(&new_path, &path)
+        .with_context(|| format!("cannot move the new key into {}", path.display()))?;
+    println!(
+        "rotated the signing key: {} -> {}; the old private key is kept in {} (delete it when no longer needed)",
+        old.key_id(),
+        new.key_id(),
+        PathBuf::from(retired).display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn parse_day(text: &str, end: bool) -> anyhow::Result<chrono::DateTime<Utc>> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let d = if end { d.succ_opt().unwrap_or(d) } else { d };
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            crate::UsageError(format!(
+                "{text:?} is not a date (YYYY-MM-DD) or RFC 3339 time"
+            ))
+            .into()
+        })
+}
+
+/// `evident pack --from DATE --to DATE --out PATH [--since-checkpoint DIR]`.
+pub fn pack(
+    ctx: &Context,
+    from: &str,
+    to: &str,
+    out: &Path,
+    since: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let (from, to) = (parse_day(from, false)?, parse_day(to, true)?);
+    if to <= from {
+        bail!(crate::UsageError("--to is before --from".into()));
+    }
+    let ledger = ctx.open_existing_ledger(&cfg)?;
+    let key_path = ctx.key_path(&cfg);
+    let signer = FileSigner::load(&key_path)
+        .with_context(|| format!("signing key {}", key_path.display()))?;
+    let mut builder = evident_evidence::pack::PackBuilder::new(&ledger, from, to);
+    if let Some(dir) = since {
+        let saved = evident_evidence::checkpoint::Checkpoint::read_from_dir(dir)
+            .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))?;
+        builder = builder.since_checkpoint(saved);
+    }
+    let s = builder
+        .write_dir(out, &signer)
+        .with_context(|| format!("cannot write the pack to {}", out.display()))?;
+    println!(
+        "wrote {} ({} records, {} SoA decisions, {} observations, checkpoint size {}, {} files); see VERIFY.md",
+        out.display(),
+        s.records,
+        s.soa_decisions,
+        s.observations,
+        s.tree_size,
+        s.files
+    );
+    Ok(EXIT_OK)
+}
+
+/// `evident verify PATH`: verify an evidence pack.
+pub fn verify_pack(
+    ctx: &Context,
+    path: &Path,
+    key: Option<&Path>,
+    since: Option<&Path>,
+) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json])?;
+    let trusted = key
+        .map(|k| {
+            std::fs::read_to_string(k).with_context(|| format!("cannot read key {}", k.display()))
+        })
+        .transpose()?;
+    let saved = since
+        .map(|dir| {
+            evident_evidence::checkpoint::Checkpoint::read_from_dir(dir)
+                .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))
+        })
+        .transpose()?;
+    let report = evident_evidence::pack::verify_pack(path, saved.as_ref(), trusted.as_deref())?;
+    if ctx.format == Format::Json {
+        print_json(&report.to_json())?;
+    } else {
+        println!("pack:         {}", path.display());
+        print!("{report}");
+    }
+    Ok(if report.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
+}
+
 /// `evident run`.
 pub fn run_daemon(ctx: &Context, run_at_start: bool) -> anyhow::Result<u8> {
     crate::service::run(|| {
