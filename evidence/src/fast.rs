@@ -85,11 +85,43 @@ impl<'a> Obj<'a> {
         out.extend_from_slice(v.to_string().as_bytes());
     }
     fn time(&mut self, k: &str, t: DateTime<Utc>) {
-        self.str(k, &format_time(t));
+        let out = self.key(k);
+        out.push(b'"');
+        write_time(t, out);
+        out.push(b'"');
     }
     fn end(self) {
         self.out.push(b'}');
     }
+}
+
+/// Append `t` as [`format_time`] writes it, without its formatting machinery.
+pub(crate) fn write_time(t: DateTime<Utc>, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_time(t).as_bytes());
+        return;
+    }
+    let two = |v: u32, out: &mut Vec<u8>| {
+        out.push(b'0' + (v / 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+    };
+    let y = year as u32;
+    two(y / 100, out);
+    two(y % 100, out);
+    out.push(b'-');
+    two(t.month(), out);
+    out.push(b'-');
+    two(t.day(), out);
+    out.push(b'T');
+    two(t.hour(), out);
+    out.push(b':');
+    two(t.minute(), out);
+    out.push(b':');
+    // A leap second is stored as nanoseconds >= 1e9 at second 59.
+    two(t.second() + u32::from(t.nanosecond() >= 1_000_000_000), out);
+    out.push(b'Z');
 }
 
 fn severity_str(s: Severity) -> &'static str {
@@ -243,6 +275,38 @@ struct AnyRecord {
 }
 
 fn time(s: String) -> Result<DateTime<Utc>, serde_json::Error> {
+    // Fast path for the one form records are written in,
+    // `YYYY-MM-DDTHH:MM:SSZ`; anything else goes to the full parser, which
+    // also decides what this path declines (leap seconds, bad dates).
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+    {
+        if let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (
+            digits(0..4),
+            digits(5..7),
+            digits(8..10),
+            digits(11..13),
+            digits(14..16),
+            digits(17..19),
+        ) {
+            if let Some(t) = chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)
+                .and_then(|date| date.and_hms_opt(h, mi, se))
+            {
+                return Ok(t.and_utc());
+            }
+        }
+    }
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(serde_json::Error::custom)
@@ -533,6 +597,31 @@ mod tests {
             let fast = Record::from_bytes(&bytes).ok();
             let derived = serde_json::from_slice::<Record>(&bytes).ok();
             prop_assert_eq!(fast, derived, "{}", String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn time_paths_match_chrono(secs in -70_000_000_000i64..300_000_000_000, nanos in 0u32..2_000_000_000) {
+            if let Some(t) = Utc.timestamp_opt(secs, nanos).single() {
+                let t = chrono::SubsecRound::trunc_subsecs(t, 0);
+                let mut out = Vec::new();
+                write_time(t, &mut out);
+                prop_assert_eq!(String::from_utf8(out).expect("ascii"), format_time(t));
+                let text = format_time(t);
+                let chrono_parse = DateTime::parse_from_rfc3339(&text).map(|x| x.with_timezone(&Utc)).ok();
+                prop_assert_eq!(time(text).ok(), chrono_parse);
+            }
+        }
+
+        #[test]
+        fn time_parse_matches_chrono_on_near_misses(
+            y in 0u32..10000, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..62, se in 0u32..62,
+            sep in prop::sample::select(vec!['T', 't', ' ']), z in prop::sample::select(vec!["Z", "z", "+00:00", "+01:00"]),
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{se:02}{z}");
+            let chrono_parse = DateTime::parse_from_rfc3339(&text).map(|x| x.with_timezone(&Utc)).ok();
+            prop_assert_eq!(time(text.clone()).ok(), chrono_parse, "{}", text);
         }
     }
 

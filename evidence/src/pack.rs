@@ -971,3 +971,108 @@ fn valid_path(name: &str) -> bool {
             .components()
             .all(|c| matches!(c, Component::Normal(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::MemorySigner;
+    use crate::test_support::{finding, observation, soa, t0};
+
+    fn ledger(dir: &Path, signer: &MemorySigner) -> Ledger {
+        let mut l = Ledger::open(dir.join("l.db")).expect("open");
+        let (d, o) = observation(1);
+        l.append_run(
+            &[(d.clone(), o)],
+            &[finding("f0", &d), soa("s1"), finding("f2", &d)],
+            signer,
+            "agent-1",
+            t0(),
+        )
+        .expect("run");
+        l
+    }
+
+    fn window() -> (DateTime<Utc>, DateTime<Utc>) {
+        (
+            t0() - chrono::Duration::days(1),
+            t0() + chrono::Duration::days(1),
+        )
+    }
+
+    #[test]
+    fn add_file_refuses_reserved_and_escaping_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let l = ledger(dir.path(), &signer);
+        let (from, to) = window();
+        let mut b = PackBuilder::new(&l, from, to);
+        for bad in [
+            "",
+            "../x",
+            "/etc/passwd",
+            "SHA256SUMS",
+            "proofs/x.json",
+            "a/../b",
+            "a\\b",
+        ] {
+            assert!(
+                matches!(b.add_file(bad, vec![]), Err(PackError::BadFileName(_))),
+                "{bad:?}"
+            );
+        }
+        b.add_file("soa/soa.csv", b"control,status\n".to_vec())
+            .expect("ok");
+        assert!(matches!(
+            b.add_file("soa/soa.csv", vec![]),
+            Err(PackError::DuplicateFile(_))
+        ));
+        let out = dir.path().join("pack");
+        let s = b.write_dir(&out, &signer).expect("write");
+        assert_eq!((s.records, s.soa_decisions, s.observations), (3, 1, 1));
+        let sums = fs::read_to_string(out.join(SUMS_FILE)).expect("sums");
+        assert!(sums.contains("  soa/soa.csv\n"), "{sums}");
+        let r = verify_pack(&out, None, Some(signer.public_key_pem())).expect("verify");
+        assert!(r.is_ok(), "{r}");
+        fs::write(out.join("soa/soa.csv"), "control,status\nA.5.1,pass\n").expect("write");
+        let r = verify_pack(&out, None, Some(signer.public_key_pem())).expect("verify");
+        assert_eq!(
+            r.problems.iter().map(|p| p.code).collect::<Vec<_>>(),
+            vec!["file_changed"]
+        );
+        // The output directory must be empty.
+        assert!(matches!(
+            b.write_dir(&out, &signer),
+            Err(PackError::OutputNotEmpty(_))
+        ));
+    }
+
+    #[test]
+    fn pack_after_a_key_rotation_verifies_with_the_old_key_pinned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = MemorySigner::generate().expect("key");
+        let new = MemorySigner::generate().expect("key");
+        let mut l = ledger(dir.path(), &old);
+        let saved = l.latest_checkpoint().expect("cp").expect("some");
+        l.rotate_key(&old, new.public_key_pem(), "agent-1", "evident test", t0())
+            .expect("rotate");
+        l.append_run(&[], &[soa("s9")], &new, "agent-1", t0())
+            .expect("new key");
+        let (from, to) = window();
+        let out = dir.path().join("pack");
+        PackBuilder::new(&l, from, to)
+            .since_checkpoint(saved.clone())
+            .write_dir(&out, &new)
+            .expect("write");
+        assert!(out.join("key-rotations/00000003.json").is_file());
+        let r = verify_pack(&out, Some(&saved), Some(old.public_key_pem())).expect("verify");
+        assert!(r.is_ok(), "{r}");
+        let r = verify_pack(&out, Some(&saved), None).expect("verify");
+        assert!(r.is_ok(), "{r}");
+        // A stranger's key trusts nothing in it.
+        let stranger = MemorySigner::generate().expect("key");
+        let r = verify_pack(&out, Some(&saved), Some(stranger.public_key_pem())).expect("verify");
+        let codes: Vec<&str> = r.problems.iter().map(|p| p.code).collect();
+        assert!(codes.contains(&"untrusted_key"), "{codes:?}");
+        assert!(codes.contains(&"saved_checkpoint_invalid"), "{codes:?}");
+    }
+}
