@@ -233,6 +233,7 @@ impl<'a> PackBuilder<'a> {
                 checkpoint: body,
                 checkpoint_signature: against.signature.clone(),
                 public_key_pem: pem.to_string(),
+                key_rotations: Vec::new(),
             })
         };
 
@@ -268,8 +269,24 @@ impl<'a> PackBuilder<'a> {
         }
         let n_records = records.iter().filter(|&&b| b == b'\n').count() as u64;
         let n_soa = soa.iter().filter(|&&b| b == b'\n').count() as u64;
+        // Each rotation proven under the first checkpoint covering it
+        // (signed by the key it retires), carried in every record proof so
+        // that `evident-verify record --key <first key>` follows the chain.
+        let mut rotation_proofs = Vec::new();
+        for (index, k) in &rotations {
+            let Some(under) = checkpoints.iter().find(|c| c.tree_size > *index) else {
+                continue;
+            };
+            let pem = under.public_key_pem.clone().ok_or_else(|| {
+                PackError::Unpackable(format!("key {} is not in the ledger", under.key_id))
+            })?;
+            let pem = canonical_public_key_pem(&pem).map_err(CheckpointError::from)?;
+            let p = proof_of(*index, &leaves[*index as usize].bytes, under, &pem)?;
+            rotation_proofs.push((*index, p, k.clone()));
+        }
         for &index in &proved {
-            let p = proof_of(index, &leaves[index as usize].bytes, &cp, &cp_pem)?;
+            let mut p = proof_of(index, &leaves[index as usize].bytes, &cp, &cp_pem)?;
+            p.key_rotations = rotation_proofs.iter().map(|(_, r, _)| r.clone()).collect();
             files.insert(format!("proofs/{index:08}.json"), p.to_json_bytes());
         }
         files.insert("records.jsonl".into(), records);
@@ -286,15 +303,7 @@ impl<'a> PackBuilder<'a> {
         for (kid, pem) in l.public_keys()? {
             files.insert(format!("keys/{kid}.pem"), pem.into_bytes());
         }
-        for (index, k) in &rotations {
-            let Some(under) = checkpoints.iter().find(|c| c.tree_size > *index) else {
-                continue;
-            };
-            let pem = under.public_key_pem.clone().ok_or_else(|| {
-                PackError::Unpackable(format!("key {} is not in the ledger", under.key_id))
-            })?;
-            let pem = canonical_public_key_pem(&pem).map_err(CheckpointError::from)?;
-            let p = proof_of(*index, &leaves[*index as usize].bytes, under, &pem)?;
+        for (index, p, k) in &rotation_proofs {
             files.insert(format!("key-rotations/{index:08}.json"), p.to_json_bytes());
             files.insert(
                 format!("keys/{}.pem", k.new_key_id),
@@ -1068,6 +1077,15 @@ mod tests {
         assert!(r.is_ok(), "{r}");
         let r = verify_pack(&out, Some(&saved), None).expect("verify");
         assert!(r.is_ok(), "{r}");
+        // Each record proof carries the chain: checkable with the old key alone.
+        let p = RecordProof::from_json_bytes(
+            &fs::read(out.join("proofs/00000004.json")).expect("read"),
+        )
+        .expect("proof");
+        assert_eq!(p.key_rotations.len(), 1);
+        let v = verify_record_proof(&p, Some(old.public_key_pem())).expect("chain");
+        assert!(v.key_pinned);
+        assert_eq!(v.checkpoint.key_id, new.key_id());
         // A stranger's key trusts nothing in it.
         let stranger = MemorySigner::generate().expect("key");
         let r = verify_pack(&out, Some(&saved), Some(stranger.public_key_pem())).expect("verify");
