@@ -357,3 +357,77 @@ fn pack_of_a_ledger_rewritten_after_the_saved_checkpoint_fails() {
         stdout(&o)
     );
 }
+
+#[test]
+fn key_rotate_hands_over_and_the_old_key_still_verifies_everything() {
+    let sb = Sandbox::new();
+    let old_pub = ledger(&sb, 1);
+    let old_pub_s = old_pub.to_str().expect("utf8");
+    let o = sb.evident(&["key", "rotate"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("rotated the signing key"),
+        "{}",
+        stdout(&o)
+    );
+    let new_pem = stdout(&sb.evident(&["key", "export"]));
+    assert_ne!(
+        new_pem,
+        std::fs::read_to_string(&old_pub).expect("old pub"),
+        "a new key"
+    );
+    // The ledger takes runs signed by the new key only.
+    let new = FileSigner::load(sb.data().join("agent-key.pem")).expect("new key");
+    let retired: Vec<PathBuf> = std::fs::read_dir(sb.data())
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains(".retired-"))
+        .collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    let old = FileSigner::load(&retired[0]).expect("retired key");
+    let mut l = Ledger::open(sb.data().join("evidence.db")).expect("open");
+    let rec = |id: &str| {
+        Record::SoaDecision(SoaDecisionRecord {
+            schema_version: SCHEMA_VERSION,
+            record_id: id.into(),
+            run_id: "run-x".into(),
+            agent_id: "agent-1".into(),
+            framework: FRAMEWORK.into(),
+            control: "A.5.1".into(),
+            applicable: Some(true),
+            justification: None,
+            recorded_at: day(20),
+            tool_version: "evident test".into(),
+        })
+    };
+    let err = l
+        .append_run(&[], &[rec("x")], &old, "agent-1", day(20))
+        .expect_err("old key refused");
+    assert!(err.to_string().contains("rotated to"), "{err}");
+    l.append_run(&[], &[rec("y")], &new, "agent-1", day(20))
+        .expect("new key");
+    drop(l);
+    // Pinning the old key verifies the whole ledger and a record proof.
+    assert_code(&sb.evident(&["verify", "--key", old_pub_s]), 0);
+    let proof = sb.dir.path().join("y.proof.json");
+    assert_code(
+        &sb.evident(&["prove", "y", "--out", proof.to_str().expect("utf8")]),
+        0,
+    );
+    assert_code(
+        &run(evident_verify().args(["record", proof.to_str().expect("utf8"), "--key", old_pub_s])),
+        0,
+    );
+    // A signer with yet another key is refused with the documented message.
+    let stranger_dir = tempfile::tempdir().expect("tempdir");
+    let (stranger, _) = FileSigner::load_or_create(stranger_dir.path().join("k.pem")).expect("key");
+    let err = Ledger::open(sb.data().join("evidence.db"))
+        .expect("open")
+        .append_run(&[], &[rec("z")], &stranger, "agent-1", day(21))
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("the signing key changed: the ledger is signed by "),
+        "{err}"
+    );
+}
