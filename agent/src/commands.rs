@@ -427,24 +427,44 @@ pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<
             _ => None,
         })
         .collect();
-    let series = evident_policies::drift::drift(&findings, since, until);
+    let (json, table, changed, failing_now) = drift_report(&findings, since, until);
+    if ctx.format == Format::Json {
+        print_json(&json)?;
+        return Ok(EXIT_OK);
+    }
+    print_table(ctx, &table, 60)?;
+    if ctx.format == Format::Table {
+        println!(
+            "\n{changed} series changed between {} and {}; {failing_now} failing now",
+            evident_evidence::record::format_time(since),
+            evident_evidence::record::format_time(until),
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// The drift report of a period: JSON, a table, and the counts of changed
+/// and currently failing series.
+fn drift_report(
+    findings: &[evident_evidence::record::FindingRecord],
+    since: chrono::DateTime<Utc>,
+    until: chrono::DateTime<Utc>,
+) -> (serde_json::Value, Table, usize, usize) {
+    let series = evident_policies::drift::drift(findings, since, until);
     let changed: Vec<_> = series.iter().filter(|s| s.changed()).collect();
     let failing_now: Vec<_> = series
         .iter()
         .filter(|s| matches!(s.current, Some(Status::Fail | Status::Error)))
         .collect();
-    if ctx.format == Format::Json {
-        print_json(&serde_json::json!({
-            "since": evident_evidence::record::format_time(since),
-            "until": evident_evidence::record::format_time(until),
-            "series": changed,
-            "failing_now": failing_now.iter().map(|s| serde_json::json!({
-                "check_id": s.key.check_id, "target": s.key.target, "resource_id": s.key.resource_id,
-                "status": s.current, "since": s.current_since.map(evident_evidence::record::format_time),
-            })).collect::<Vec<_>>(),
-        }))?;
-        return Ok(EXIT_OK);
-    }
+    let json = serde_json::json!({
+        "since": evident_evidence::record::format_time(since),
+        "until": evident_evidence::record::format_time(until),
+        "series": changed,
+        "failing_now": failing_now.iter().map(|s| serde_json::json!({
+            "check_id": s.key.check_id, "target": s.key.target, "resource_id": s.key.resource_id,
+            "status": s.current, "since": s.current_since.map(evident_evidence::record::format_time),
+        })).collect::<Vec<_>>(),
+    });
     let t = |x: Option<chrono::DateTime<Utc>>| {
         x.map(evident_evidence::record::format_time)
             .unwrap_or_default()
@@ -501,17 +521,7 @@ pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<
             t(s.disappeared_at),
         ]);
     }
-    print_table(ctx, &table, 60)?;
-    if ctx.format == Format::Table {
-        println!(
-            "\n{} series changed between {} and {}; {} failing now",
-            changed.len(),
-            evident_evidence::record::format_time(since),
-            evident_evidence::record::format_time(until),
-            failing_now.len()
-        );
-    }
-    Ok(EXIT_OK)
+    (json, table, changed.len(), failing_now.len())
 }
 
 /// `evident export oscal`.
@@ -751,6 +761,182 @@ pub fn key_export(ctx: &Context) -> anyhow::Result<u8> {
         FileSigner::load(&path).with_context(|| format!("signing key {}", path.display()))?;
     print!("{}", signer.public_key_pem());
     Ok(EXIT_OK)
+}
+
+/// `evident key rotate`: a new key in `<key>.new`, a rotation record signed
+/// by the old key, then the new key moved into place and the old one kept as
+/// `<key>.retired-<key id prefix>`. Re-running after an interruption resumes.
+pub fn key_rotate(ctx: &Context) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let path = ctx.key_path(&cfg);
+    let old = FileSigner::load(&path).with_context(|| format!("signing key {}", path.display()))?;
+    let mut new_path = path.clone().into_os_string();
+    new_path.push(".new");
+    let new_path = PathBuf::from(new_path);
+    let (new, _) = FileSigner::load_or_create(&new_path)
+        .with_context(|| format!("new signing key {}", new_path.display()))?;
+    let ledger_path = ctx.ledger_path(&cfg);
+    let mut ledger = Ledger::open(&ledger_path)
+        .with_context(|| format!("cannot open ledger {}", ledger_path.display()))?;
+    if ledger.current_key_id()?.as_deref() != Some(new.key_id()) {
+        ledger
+            .rotate_key(
+                &old,
+                new.public_key_pem(),
+                &Context::agent_id(&cfg),
+                concat!("evident ", env!("CARGO_PKG_VERSION")),
+                Utc::now(),
+            )
+            .context("cannot record the key rotation")?;
+    }
+    let mut retired = path.clone().into_os_string();
+    retired.push(format!(".retired-{}", &old.key_id()[..16]));
+    std::fs::rename(&path, &retired)
+        .with_context(|| format!("cannot move the old key {}", path.display()))?;
+    std::fs::rename(&new_path, &path)
+        .with_context(|| format!("cannot move the new key into {}", path.display()))?;
+    println!(
+        "rotated the signing key: {} -> {}; the old private key is kept in {} (delete it when no longer needed)",
+        old.key_id(),
+        new.key_id(),
+        PathBuf::from(retired).display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn parse_day(text: &str, end: bool) -> anyhow::Result<chrono::DateTime<Utc>> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let d = if end { d.succ_opt().unwrap_or(d) } else { d };
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            crate::UsageError(format!(
+                "{text:?} is not a date (YYYY-MM-DD) or RFC 3339 time"
+            ))
+            .into()
+        })
+}
+
+/// `evident pack --from DATE --to DATE --out PATH [--since-checkpoint DIR]`.
+pub fn pack(
+    ctx: &Context,
+    from: &str,
+    to: &str,
+    out: &Path,
+    since: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let cfg = ctx.config()?;
+    let (from, to) = (parse_day(from, false)?, parse_day(to, true)?);
+    if to <= from {
+        bail!(crate::UsageError("--to is before --from".into()));
+    }
+    let ledger = ctx.open_existing_ledger(&cfg)?;
+    let key_path = ctx.key_path(&cfg);
+    let signer = FileSigner::load(&key_path)
+        .with_context(|| format!("signing key {}", key_path.display()))?;
+    let mut builder = evident_evidence::pack::PackBuilder::new(&ledger, from, to);
+    // The reports an auditor reads, built from the same ledger for the period.
+    let contents = collect::contents(&ledger)?;
+    let until = to.min(Utc::now());
+    let rows = soa_rows_at(ctx, &cfg, until)?;
+    let agent = Context::agent_id(&cfg);
+    let in_period: Vec<_> = contents
+        .findings
+        .iter()
+        .filter(|f| f.recorded_at >= from && f.recorded_at < to)
+        .cloned()
+        .collect();
+    let mut csv = Vec::new();
+    let mut soa_table = Table::new(&crate::export::SOA_COLUMNS);
+    for r in &rows {
+        soa_table.row(crate::export::soa_cells(r).to_vec());
+    }
+    soa_table.write_csv(&mut csv)?;
+    let oscal = crate::export::oscal_assessment_results(&agent, &in_period, &rows, from, until);
+    let until_findings: Vec<_> = contents
+        .findings
+        .iter()
+        .filter(|f| f.recorded_at < to)
+        .cloned()
+        .collect();
+    let (drift_json, drift_table, _, _) = drift_report(&until_findings, from, until);
+    let mut drift_md = Vec::new();
+    drift_table.write_markdown(&mut drift_md)?;
+    for (name, bytes) in [
+        ("soa.csv", csv),
+        (
+            "soa.xlsx",
+            crate::export::soa_xlsx(&rows, &agent, until)
+                .context("cannot build the SoA workbook")?,
+        ),
+        (
+            "soa.html",
+            crate::export::soa_html(&rows, &agent, until).into_bytes(),
+        ),
+        (
+            "oscal-assessment-results.json",
+            serde_json::to_vec_pretty(&oscal)?,
+        ),
+        ("drift.json", serde_json::to_vec_pretty(&drift_json)?),
+        ("drift.md", drift_md),
+    ] {
+        builder
+            .add_file(name, bytes)
+            .with_context(|| format!("cannot add {name} to the pack"))?;
+    }
+    if let Some(dir) = since {
+        let saved = evident_evidence::checkpoint::Checkpoint::read_from_dir(dir)
+            .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))?;
+        builder = builder.since_checkpoint(saved);
+    }
+    let s = builder
+        .write_dir(out, &signer)
+        .with_context(|| format!("cannot write the pack to {}", out.display()))?;
+    println!(
+        "wrote {} ({} records, {} SoA decisions, {} observations, checkpoint size {}, {} files); see VERIFY.md",
+        out.display(),
+        s.records,
+        s.soa_decisions,
+        s.observations,
+        s.tree_size,
+        s.files
+    );
+    Ok(EXIT_OK)
+}
+
+/// `evident verify PATH`: verify an evidence pack.
+pub fn verify_pack(
+    ctx: &Context,
+    path: &Path,
+    key: Option<&Path>,
+    since: Option<&Path>,
+) -> anyhow::Result<u8> {
+    ctx.require_format(&[Format::Table, Format::Json])?;
+    let trusted = key
+        .map(|k| {
+            std::fs::read_to_string(k).with_context(|| format!("cannot read key {}", k.display()))
+        })
+        .transpose()?;
+    let saved = since
+        .map(|dir| {
+            evident_evidence::checkpoint::Checkpoint::read_from_dir(dir)
+                .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))
+        })
+        .transpose()?;
+    let report = evident_evidence::pack::verify_pack(path, saved.as_ref(), trusted.as_deref())?;
+    if ctx.format == Format::Json {
+        print_json(&report.to_json())?;
+    } else {
+        println!("pack:         {}", path.display());
+        print!("{report}");
+    }
+    Ok(if report.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
 }
 
 /// `evident run`.

@@ -37,7 +37,7 @@ pub fn record_href(record_id: &str) -> String {
 
 /// Where a pack keeps an observation (relative path).
 pub fn observation_href(digest: &str) -> String {
-    format!("observations/{}.json", digest.replace(':', "-"))
+    format!("observations/{}.json", digest.trim_start_matches("sha256:"))
 }
 
 /// Build the document.

@@ -147,8 +147,12 @@ enum Command {
     Controls,
     /// List every check with its controls and metadata.
     Checks,
-    /// Verify the ledger: every record, root and checkpoint signature.
+    /// Verify the ledger (every record, root and checkpoint signature), or
+    /// the evidence pack at PATH.
     Verify {
+        /// An evidence pack directory to verify instead of the ledger.
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
         /// Trust only this public key (PEM); default: keys recorded in the ledger.
         #[arg(long, value_name = "PEM")]
         key: Option<PathBuf>,
@@ -215,6 +219,22 @@ enum Command {
         #[arg(long)]
         expires: String,
     },
+    /// Write an evidence pack (records, proofs, observations, SoA decisions,
+    /// checkpoint, keys, SHA256SUMS and its signature, VERIFY.md).
+    Pack {
+        /// First day of the period (YYYY-MM-DD, UTC, inclusive, or RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last day of the period (YYYY-MM-DD, UTC, inclusive, or RFC 3339 exclusive).
+        #[arg(long, value_name = "DATE")]
+        to: String,
+        /// Output directory (created; must be empty).
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// Include this saved checkpoint and the consistency proof from it.
+        #[arg(long, value_name = "DIR")]
+        since_checkpoint: Option<PathBuf>,
+    },
     /// Manage the agent's signing key.
     Key {
         #[command(subcommand)]
@@ -261,6 +281,8 @@ enum ExportWhat {
 enum KeyAction {
     /// Print the public key as PEM.
     Export,
+    /// Make a new key; a rotation record signed by the old key names it.
+    Rotate,
 }
 
 fn init_logging(cli: &Cli) {
@@ -349,9 +371,21 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Controls => commands::controls(&ctx),
         Command::Checks => commands::checks(&ctx),
         Command::Verify {
+            path: Some(path),
+            key,
+            since_checkpoint,
+        } => commands::verify_pack(&ctx, path, key.as_deref(), since_checkpoint.as_deref()),
+        Command::Verify {
+            path: None,
             key,
             since_checkpoint,
         } => commands::verify(&ctx, key.as_deref(), since_checkpoint.as_deref()),
+        Command::Pack {
+            from,
+            to,
+            out,
+            since_checkpoint,
+        } => commands::pack(&ctx, from, to, out, since_checkpoint.as_deref()),
         Command::Prove { record_id, out } => commands::prove(&ctx, record_id, out),
         Command::Checkpoint { out } => commands::checkpoint(&ctx, out),
         Command::Attest {
@@ -387,5 +421,8 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Key {
             action: KeyAction::Export,
         } => commands::key_export(&ctx),
+        Command::Key {
+            action: KeyAction::Rotate,
+        } => commands::key_rotate(&ctx),
     }
 }

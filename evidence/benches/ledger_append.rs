@@ -108,6 +108,39 @@ fn main() {
         );
     }
 
+    // Parse + canonical re-encode of every record: the generic paths (derived
+    // `Deserialize` of the tagged enum, `to_canonical` via `serde_json::Value`)
+    // against the fast ones `verify_ledger` uses. Same process, interleaved,
+    // so the ratio holds even on a loaded machine.
+    let raw: Vec<Vec<u8>> = l
+        .records_raw()
+        .expect("raw")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut ok = 0usize;
+        for b in &raw {
+            let r: Record = serde_json::from_slice(b).expect("parse");
+            ok += usize::from(evident_evidence::canonical::to_canonical(&r) == *b);
+        }
+        let generic = t.elapsed();
+        let t = Instant::now();
+        let mut ok2 = 0usize;
+        for b in &raw {
+            let r = Record::from_bytes(b).expect("parse");
+            ok2 += usize::from(r.to_canonical() == *b);
+        }
+        let fast = t.elapsed();
+        assert_eq!(ok, ok2);
+        println!(
+            "parse + re-encode {} records: generic {generic:>10.3?}, fast {fast:>10.3?} ({:.1}x)",
+            raw.len(),
+            generic.as_secs_f64() / fast.as_secs_f64()
+        );
+    }
+
     let first = l
         .checkpoints()
         .expect("checkpoints")

@@ -38,6 +38,7 @@ CREATE TABLE leaves (
 );
 CREATE UNIQUE INDEX leaves_record_id ON leaves(record_id);
 CREATE INDEX leaves_recorded_at ON leaves(recorded_at);
+CREATE INDEX leaves_key_rotations ON leaves(idx) WHERE record_type = 'key_rotation';
 CREATE TABLE observations (
     digest      TEXT PRIMARY KEY,
     observation BLOB NOT NULL
@@ -155,6 +156,41 @@ pub enum LedgerError {
     /// A proof was asked for a size or index the ledger does not have.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// Records past the latest checkpoint (or records without any
+    /// checkpoint): a run is appended in one transaction with its
+    /// checkpoint, so only a change made outside evident leaves these.
+    #[error("records #{from}..#{} are not covered by any signed checkpoint: the ledger was changed outside evident; refusing to sign over them, run `evident verify`", to.saturating_sub(1))]
+    UncoveredRecords {
+        /// First uncovered leaf index.
+        from: u64,
+        /// End (exclusive).
+        to: u64,
+    },
+    /// The signer's key is not the key the ledger is signed by, and no
+    /// rotation record hands over to it.
+    #[error("the signing key changed: the ledger is signed by {ledger_key_id}, the key file is {signer_key_id}; restore the key or rotate it with `evident key rotate`")]
+    SigningKeyChanged {
+        /// Key id of the ledger's latest checkpoint.
+        ledger_key_id: String,
+        /// Key id of the signer offered.
+        signer_key_id: String,
+    },
+    /// The ledger's key was rotated away from the signer's key.
+    #[error("the ledger's signing key was rotated to {rotated_to}, but the key file is {signer_key_id}; install the new key")]
+    KeyRotatedAway {
+        /// Key id the ledger expects now.
+        rotated_to: String,
+        /// Key id of the signer offered.
+        signer_key_id: String,
+    },
+    /// A key rotation record is not valid for this ledger and signer.
+    #[error("key rotation record {record_id}: {reason}")]
+    InvalidRotation {
+        /// The record id.
+        record_id: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// One stored leaf, as read back without interpretation.
@@ -189,11 +225,7 @@ pub struct StoredCheckpoint {
 
 /// The `record_type` value stored for a record.
 pub fn record_type_of(record: &Record) -> &'static str {
-    match record {
-        Record::Finding(_) => "finding",
-        Record::SoaDecision(_) => "soa_decision",
-        Record::Attestation(_) => "attestation",
-    }
+    record.record_type()
 }
 
 /// An open ledger file.
@@ -246,6 +278,11 @@ impl Ledger {
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "application_id", LEDGER_APPLICATION_ID)?;
             tx.pragma_update(None, "user_version", LEDGER_SCHEMA_VERSION)?;
+        } else if version <= LEDGER_SCHEMA_VERSION {
+            // Ledgers created before key rotation existed lack this index.
+            tx.execute_batch(
+                "CREATE INDEX IF NOT EXISTS leaves_key_rotations ON leaves(idx) WHERE record_type = 'key_rotation';",
+            )?;
         }
         tx.commit()?;
         let ledger = Ledger {
@@ -353,6 +390,9 @@ impl Ledger {
             for r in records {
                 let id = r.record_id();
                 let version = r.schema_version();
+                if let Record::KeyRotation(k) = r {
+                    check_rotation(k, signer.key_id())?;
+                }
                 if version != SCHEMA_VERSION {
                     return Err(LedgerError::UnsupportedRecordVersion {
                         record_id: id.to_string(),
@@ -388,6 +428,34 @@ impl Ledger {
                     row.seq == c.checkpoint_seq && row.tree_size as u64 == c.frontier.len()
                 })
         });
+        // Never sign over leaves that no checkpoint covers.
+        let max_idx: Option<i64> = tx.query_row("SELECT MAX(idx) FROM leaves", [], |r| r.get(0))?;
+        let stored = max_idx.map_or(0, |m| m + 1) as u64;
+        let covered = latest_row.as_ref().map_or(0, |r| r.tree_size.max(0) as u64);
+        if stored > covered {
+            return Err(LedgerError::UncoveredRecords {
+                from: covered,
+                to: stored,
+            });
+        }
+        // Never sign with a key the ledger did not hand over to.
+        if let Some(row) = &latest_row {
+            let latest = Checkpoint::parse(&row.body, row.signature.clone())?;
+            let expected = current_key_id(&tx, &latest.key_id)?;
+            if expected != signer.key_id() {
+                return Err(if expected == latest.key_id {
+                    LedgerError::SigningKeyChanged {
+                        ledger_key_id: expected,
+                        signer_key_id: signer.key_id().to_string(),
+                    }
+                } else {
+                    LedgerError::KeyRotatedAway {
+                        rotated_to: expected,
+                        signer_key_id: signer.key_id().to_string(),
+                    }
+                });
+            }
+        }
         let mut frontier = match cached {
             Some(c) => c.frontier,
             None => {
@@ -482,6 +550,75 @@ impl Ledger {
             frontier,
         });
         Ok(cp)
+    }
+
+    /// Rotate the ledger's signing key from `old` to the key whose public
+    /// key is `new_public_key_pem`: append one run holding a
+    /// [`KeyRotationRecord`](crate::record::KeyRotationRecord), signed by
+    /// `old` (its checkpoint is the rotation's signature). Every later run
+    /// must be signed by the new key. Refuses what [`Ledger::append_run`]
+    /// refuses, in particular an `old` that is not the ledger's current key.
+    pub fn rotate_key(
+        &mut self,
+        old: &dyn Signer,
+        new_public_key_pem: &str,
+        agent_id: &str,
+        tool_version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Checkpoint, LedgerError> {
+        let pem = crate::signing::canonical_public_key_pem(new_public_key_pem)
+            .map_err(CheckpointError::from)?;
+        let new_key_id = key_id_of_pem(&pem).map_err(CheckpointError::from)?;
+        let record = Record::KeyRotation(crate::record::KeyRotationRecord {
+            schema_version: SCHEMA_VERSION,
+            record_id: format!("key-rotation-{new_key_id}"),
+            run_id: format!("key-rotation-{}", format_time(now)),
+            agent_id: agent_id.to_string(),
+            previous_key_id: old.key_id().to_string(),
+            new_key_id,
+            new_public_key_pem: pem,
+            recorded_at: now,
+            tool_version: tool_version.to_string(),
+        });
+        self.append_run(&[], &[record], old, agent_id, now)
+    }
+
+    /// The key the next checkpoint must be signed with (`None` before the
+    /// first checkpoint): the latest checkpoint's key, followed along the
+    /// rotation records that hand over from it.
+    pub fn current_key_id(&self) -> Result<Option<String>, LedgerError> {
+        match latest_checkpoint_row(&self.conn)? {
+            Some(row) => {
+                let cp = Checkpoint::parse(&row.body, row.signature)?;
+                Ok(Some(current_key_id(&self.conn, &cp.key_id)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The key rotation records, in leaf order, with their leaf index.
+    pub fn key_rotations(
+        &self,
+    ) -> Result<Vec<(u64, crate::record::KeyRotationRecord)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = 'key_rotation' ORDER BY idx",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let leaf = StoredLeaf {
+                index: r.get::<_, i64>(0)? as u64,
+                record_id: r.get(1)?,
+                record_type: r.get(2)?,
+                recorded_at: r.get(3)?,
+                leaf_hash: r.get(4)?,
+                bytes: r.get(5)?,
+            };
+            if let (i, Record::KeyRotation(k)) = parse_leaf(leaf)? {
+                out.push((i, k));
+            }
+        }
+        Ok(out)
     }
 
     /// Number of leaves.
@@ -686,6 +823,55 @@ impl Ledger {
     }
 }
 
+/// Check a rotation record about to be appended with `signer_key_id`.
+fn check_rotation(
+    k: &crate::record::KeyRotationRecord,
+    signer_key_id: &str,
+) -> Result<(), LedgerError> {
+    let bad = |reason: String| LedgerError::InvalidRotation {
+        record_id: k.record_id.clone(),
+        reason,
+    };
+    if k.previous_key_id != signer_key_id {
+        return Err(bad(format!(
+            "it retires key {} but the run is signed by {signer_key_id}",
+            k.previous_key_id
+        )));
+    }
+    crate::rotation::check_rotation_record(k).map_err(bad)
+}
+
+/// The rotation records of the ledger, in leaf order, as
+/// `(leaf index, previous key id, new key id)`; records that do not parse are
+/// skipped (the verifier reports them).
+fn rotations(conn: &Connection) -> Result<Vec<(u64, String, String)>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, record FROM leaves WHERE record_type = 'key_rotation' ORDER BY idx",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let bytes: Vec<u8> = r.get(1)?;
+        if let Ok(Record::KeyRotation(k)) = Record::from_bytes(&bytes) {
+            out.push((idx as u64, k.previous_key_id, k.new_key_id));
+        }
+    }
+    Ok(out)
+}
+
+/// The key the next checkpoint must be signed with: the latest checkpoint's
+/// key, followed along the rotation records that hand over from it.
+fn current_key_id(conn: &Connection, latest_key_id: &str) -> Result<String, LedgerError> {
+    let mut current = latest_key_id.to_string();
+    for (_, previous, new) in rotations(conn)? {
+        if previous == current {
+            current = new;
+        }
+    }
+    Ok(current)
+}
+
 fn parse_leaf(l: StoredLeaf) -> Result<(u64, Record), LedgerError> {
     match Record::from_bytes(&l.bytes) {
         Ok(r) => Ok((l.index, r)),
@@ -735,8 +921,8 @@ mod tests {
     use crate::signing::{MemorySigner, SignError};
     use crate::test_support::{finding, observation, soa, t0};
 
-    struct FailingSigner(MemorySigner);
-    impl Signer for FailingSigner {
+    struct FailingSigner<'a>(&'a MemorySigner);
+    impl Signer for FailingSigner<'_> {
         fn key_id(&self) -> &str {
             self.0.key_id()
         }
@@ -920,7 +1106,7 @@ mod tests {
             LedgerError::Checkpoint(CheckpointError::InvalidAgentId(_))
         ));
         // Failure at the very end (signing), after leaves were inserted.
-        let failing = FailingSigner(MemorySigner::generate().expect("key"));
+        let failing = FailingSigner(&signer);
         let err = l
             .append_run(
                 &[(d2.clone(), o2.clone())],
@@ -1032,5 +1218,159 @@ mod tests {
             .append_run(&[], &[soa("c")], &signer, "agent-1", t0())
             .expect_err("refuses");
         assert!(matches!(err, LedgerError::Corrupt(_)), "{err}");
+    }
+
+    /// Insert a leaf behind the ledger's back (as an editor of the file would).
+    fn forge_leaf(path: &Path, idx: u64, rec: &Record) {
+        let bytes = rec.to_canonical();
+        Connection::open(path)
+            .expect("raw")
+            .execute(
+                "INSERT INTO leaves (idx, record_id, record_type, recorded_at, leaf_hash, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    idx as i64,
+                    rec.record_id(),
+                    rec.record_type(),
+                    format_time(rec.recorded_at()),
+                    &leaf_hash(&bytes)[..],
+                    bytes
+                ],
+            )
+            .expect("forge");
+    }
+
+    #[test]
+    fn regression_append_run_refuses_records_past_the_latest_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a"), soa("b")], &signer, "agent-1", t0())
+            .expect("append");
+        forge_leaf(&path, 2, &soa("forged"));
+        forge_leaf(&path, 3, &soa("forged-2"));
+        for _ in 0..2 {
+            let err = l
+                .append_run(&[], &[soa("c")], &signer, "agent-1", t0())
+                .expect_err("refuses");
+            assert!(
+                matches!(err, LedgerError::UncoveredRecords { from: 2, to: 4 }),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("#2..#3") && msg.contains("evident verify"),
+                "{msg}"
+            );
+            assert_eq!(l.checkpoints().expect("cps").len(), 1, "nothing signed");
+        }
+        // A fresh handle refuses too.
+        let mut l = Ledger::open(&path).expect("reopen");
+        assert!(matches!(
+            l.append_run(&[], &[soa("c")], &signer, "agent-1", t0()),
+            Err(LedgerError::UncoveredRecords { from: 2, to: 4 })
+        ));
+    }
+
+    #[test]
+    fn regression_append_run_refuses_records_without_any_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        forge_leaf(&path, 0, &soa("forged"));
+        let err = l
+            .append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect_err("refuses");
+        assert!(
+            matches!(err, LedgerError::UncoveredRecords { from: 0, to: 1 }),
+            "{err}"
+        );
+        assert!(l.checkpoints().expect("cps").is_empty());
+    }
+
+    #[test]
+    fn regression_append_run_refuses_a_changed_signing_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let a = MemorySigner::generate().expect("key");
+        let b = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a")], &a, "agent-1", t0())
+            .expect("append");
+        let err = l
+            .append_run(&[], &[soa("b")], &b, "agent-1", t0())
+            .expect_err("refuses");
+        assert!(
+            matches!(err, LedgerError::SigningKeyChanged { ref ledger_key_id, ref signer_key_id }
+                if ledger_key_id == a.key_id() && signer_key_id == b.key_id()),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the signing key changed: the ledger is signed by {}, the key file is {}; restore the key or rotate it with `evident key rotate`",
+                a.key_id(),
+                b.key_id()
+            )
+        );
+        assert_eq!(state(&l), (1, 1, 0));
+        assert_eq!(l.public_keys().expect("keys").len(), 1, "B not registered");
+        // A fresh handle refuses too.
+        let mut l = Ledger::open(&path).expect("reopen");
+        assert!(matches!(
+            l.append_run(&[], &[soa("b")], &b, "agent-1", t0()),
+            Err(LedgerError::SigningKeyChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn rotation_hands_the_ledger_over_to_the_new_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.db");
+        let a = MemorySigner::generate().expect("key");
+        let b = MemorySigner::generate().expect("key");
+        let c = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(&path).expect("open");
+        l.append_run(&[], &[soa("a")], &a, "agent-1", t0())
+            .expect("append");
+        // Only the current key can rotate.
+        assert!(matches!(
+            l.rotate_key(&b, c.public_key_pem(), "agent-1", "evident test", t0()),
+            Err(LedgerError::SigningKeyChanged { .. })
+        ));
+        let cp = l
+            .rotate_key(&a, b.public_key_pem(), "agent-1", "evident test", t0())
+            .expect("rotate");
+        assert_eq!(
+            cp.key_id,
+            a.key_id(),
+            "the rotation is signed by the old key"
+        );
+        assert_eq!(
+            l.current_key_id().expect("current").as_deref(),
+            Some(b.key_id())
+        );
+        let err = l
+            .append_run(&[], &[soa("b")], &a, "agent-1", t0())
+            .expect_err("old key refused");
+        assert!(
+            matches!(err, LedgerError::KeyRotatedAway { ref rotated_to, .. } if rotated_to == b.key_id()),
+            "{err}"
+        );
+        let cp = l
+            .append_run(&[], &[soa("b")], &b, "agent-1", t0())
+            .expect("new key");
+        assert_eq!(cp.key_id, b.key_id());
+        let rots = l.key_rotations().expect("rotations");
+        assert_eq!(rots.len(), 1);
+        assert_eq!(rots[0].0, 1);
+        // A rotation record that does not retire the signer's key is refused.
+        let mut bad = rots[0].1.clone();
+        bad.record_id = "bad".into();
+        assert!(matches!(
+            l.append_run(&[], &[Record::KeyRotation(bad)], &b, "agent-1", t0()),
+            Err(LedgerError::InvalidRotation { .. })
+        ));
     }
 }

@@ -7,10 +7,13 @@
 
 pub mod canonical;
 pub mod checkpoint;
+mod fast;
 pub mod ledger;
 pub mod merkle;
+pub mod pack;
 pub mod proof;
 pub mod record;
+pub mod rotation;
 pub mod signing;
 pub mod since;
 pub mod verify;

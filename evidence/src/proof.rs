@@ -36,6 +36,11 @@ pub struct RecordProof {
     pub checkpoint_signature: Vec<u8>,
     /// The signer's public key, canonical PEM.
     pub public_key_pem: String,
+    /// When the checkpoint is signed by a key the agent rotated to: the
+    /// proof of each rotation record (in order) against a checkpoint signed
+    /// by the key it retires, so that a verifier pinning the first key can
+    /// follow the chain. Empty otherwise (and in the nested proofs).
+    pub key_rotations: Vec<RecordProof>,
 }
 
 /// Why a record proof did not verify (or could not be read).
@@ -111,6 +116,9 @@ pub enum ProofCheckError {
     /// The record is valid but its bytes are not its canonical encoding.
     #[error("the record is not in canonical JSON")]
     NonCanonicalRecord,
+    /// A key rotation proof in `key_rotations` does not link the chain.
+    #[error("key_rotations: {0}")]
+    InvalidRotation(String),
     /// The `record_id` member differs from the id inside the record.
     #[error("record_id is {member:?} but the record's id is {record:?}")]
     RecordIdMismatch {
@@ -148,22 +156,66 @@ struct ProofFile {
     checkpoint: String,
     checkpoint_signature: String,
     public_key_pem: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    key_rotations: Vec<ProofFile>,
+}
+
+fn to_file(p: &RecordProof) -> ProofFile {
+    ProofFile {
+        format: RECORD_PROOF_FORMAT.to_string(),
+        record_id: p.record_id.clone(),
+        record: p.record.clone(),
+        leaf_index: p.leaf_index,
+        inclusion_proof: p.inclusion_proof.iter().map(hex::encode).collect(),
+        checkpoint: p.checkpoint.clone(),
+        checkpoint_signature: base64_encode(&p.checkpoint_signature),
+        public_key_pem: p.public_key_pem.clone(),
+        key_rotations: p.key_rotations.iter().map(to_file).collect(),
+    }
+}
+
+fn from_file(file: ProofFile) -> Result<RecordProof, ProofCheckError> {
+    if file.format != RECORD_PROOF_FORMAT {
+        return Err(ProofCheckError::WrongFormat(file.format));
+    }
+    let inclusion_proof = file
+        .inclusion_proof
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out).map_err(|_| ProofCheckError::BadEncoding {
+                member: "inclusion_proof",
+                reason: format!("item {i} is not 64 hex digits"),
+            })?;
+            Ok(out)
+        })
+        .collect::<Result<Vec<Hash>, ProofCheckError>>()?;
+    let checkpoint_signature =
+        base64_decode(&file.checkpoint_signature).ok_or_else(|| ProofCheckError::BadEncoding {
+            member: "checkpoint_signature",
+            reason: "not canonical base64 (RFC 4648, standard alphabet, padded)".into(),
+        })?;
+    Ok(RecordProof {
+        record_id: file.record_id,
+        record: file.record,
+        leaf_index: file.leaf_index,
+        inclusion_proof,
+        checkpoint: file.checkpoint,
+        checkpoint_signature,
+        public_key_pem: file.public_key_pem,
+        key_rotations: file
+            .key_rotations
+            .into_iter()
+            .map(from_file)
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 impl RecordProof {
     /// The proof file: canonical JSON followed by one LF.
     pub fn to_json_bytes(&self) -> Vec<u8> {
-        let file = ProofFile {
-            format: RECORD_PROOF_FORMAT.to_string(),
-            record_id: self.record_id.clone(),
-            record: self.record.clone(),
-            leaf_index: self.leaf_index,
-            inclusion_proof: self.inclusion_proof.iter().map(hex::encode).collect(),
-            checkpoint: self.checkpoint.clone(),
-            checkpoint_signature: base64_encode(&self.checkpoint_signature),
-            public_key_pem: self.public_key_pem.clone(),
-        };
-        let mut out = crate::canonical::to_canonical(&file);
+        let mut out = crate::canonical::to_canonical(&to_file(self));
         out.push(b'\n');
         out
     }
@@ -174,42 +226,56 @@ impl RecordProof {
     pub fn from_json_bytes(bytes: &[u8]) -> Result<RecordProof, ProofCheckError> {
         let file: ProofFile =
             serde_json::from_slice(bytes).map_err(|e| ProofCheckError::Json(e.to_string()))?;
-        if file.format != RECORD_PROOF_FORMAT {
-            return Err(ProofCheckError::WrongFormat(file.format));
-        }
-        let inclusion_proof = file
-            .inclusion_proof
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let mut out = [0u8; 32];
-                hex::decode_to_slice(h, &mut out).map_err(|_| ProofCheckError::BadEncoding {
-                    member: "inclusion_proof",
-                    reason: format!("item {i} is not 64 hex digits"),
-                })?;
-                Ok(out)
-            })
-            .collect::<Result<Vec<Hash>, ProofCheckError>>()?;
-        let checkpoint_signature = base64_decode(&file.checkpoint_signature).ok_or_else(|| {
-            ProofCheckError::BadEncoding {
-                member: "checkpoint_signature",
-                reason: "not canonical base64 (RFC 4648, standard alphabet, padded)".into(),
-            }
-        })?;
-        let proof = RecordProof {
-            record_id: file.record_id,
-            record: file.record,
-            leaf_index: file.leaf_index,
-            inclusion_proof,
-            checkpoint: file.checkpoint,
-            checkpoint_signature,
-            public_key_pem: file.public_key_pem,
-        };
+        let proof = from_file(file)?;
         if proof.to_json_bytes() != bytes {
             return Err(ProofCheckError::NotCanonical);
         }
         Ok(proof)
     }
+}
+
+/// Follow `proof.key_rotations` from the trusted key; the PEM of `key_id`
+/// when the chain reaches it.
+fn chain_key(
+    proof: &RecordProof,
+    trusted_pem: &str,
+    trusted_key_id: &str,
+    key_id: &str,
+) -> Result<Option<String>, ProofCheckError> {
+    let (mut cur_kid, mut cur_pem) = (trusted_key_id.to_string(), trusted_pem.to_string());
+    for rot in &proof.key_rotations {
+        if !rot.key_rotations.is_empty() {
+            return Err(ProofCheckError::InvalidRotation(
+                "a rotation proof carries rotations itself".into(),
+            ));
+        }
+        let signed_by = Checkpoint::parse(rot.checkpoint.as_bytes(), Vec::new())?.key_id;
+        if signed_by != cur_kid {
+            // The chain does not start at (or continue from) this key.
+            return Ok(None);
+        }
+        let v = verify_record_proof(rot, Some(&cur_pem))
+            .map_err(|e| ProofCheckError::InvalidRotation(format!("{}: {e}", rot.record_id)))?;
+        match v.record {
+            Record::KeyRotation(k) if k.previous_key_id == cur_kid => {
+                crate::rotation::check_rotation_record(&k).map_err(|e| {
+                    ProofCheckError::InvalidRotation(format!("{}: {e}", k.record_id))
+                })?;
+                cur_kid = k.new_key_id;
+                cur_pem = k.new_public_key_pem;
+            }
+            _ => {
+                return Err(ProofCheckError::InvalidRotation(format!(
+                    "{} is not a rotation from key {cur_kid}",
+                    rot.record_id
+                )))
+            }
+        }
+        if cur_kid == key_id {
+            return Ok(Some(cur_pem));
+        }
+    }
+    Ok(None)
 }
 
 /// Verify a record proof: the public key (canonical PEM, key id = SHA-256 of
@@ -241,21 +307,27 @@ pub fn verify_record_proof(
             file_key_id,
         });
     }
-    let key_pinned = match trusted_key_pem {
+    let (key_pinned, verify_with) = match trusted_key_pem {
         Some(trusted) => {
             let trusted_key_id =
                 key_id_of_pem(trusted).map_err(|_| ProofCheckError::InvalidTrustedKey)?;
-            if trusted_key_id != checkpoint.key_id {
-                return Err(ProofCheckError::UntrustedKey {
-                    key_id: checkpoint.key_id,
-                    trusted_key_id,
-                });
+            if trusted_key_id == checkpoint.key_id {
+                (true, trusted.to_string())
+            } else {
+                match chain_key(proof, trusted, &trusted_key_id, &checkpoint.key_id)? {
+                    Some(k) => (true, k),
+                    None => {
+                        return Err(ProofCheckError::UntrustedKey {
+                            key_id: checkpoint.key_id,
+                            trusted_key_id,
+                        })
+                    }
+                }
             }
-            true
         }
-        None => false,
+        None => (false, pem.clone()),
     };
-    let verify_with = trusted_key_pem.unwrap_or(&pem);
+    let verify_with = verify_with.as_str();
     checkpoint.verify_with(verify_with).map_err(|e| match e {
         CheckpointError::Signature(s) => ProofCheckError::BadSignature(s),
         other => ProofCheckError::Checkpoint(other),
@@ -326,6 +398,21 @@ pub fn prove_record(ledger: &Ledger, record_id: &str) -> Result<RecordProof, Led
             record_id: record_id.to_string(),
             index,
         })?;
+    build_proof(ledger, leaf, checkpoint, true)
+}
+
+/// The proof of `leaf` against `checkpoint`; with `with_rotations`, also
+/// the proofs of the key rotations the checkpoint covers, each against the
+/// first checkpoint covering it (signed by the key it retires).
+fn build_proof(
+    ledger: &Ledger,
+    leaf: crate::ledger::StoredLeaf,
+    checkpoint: Checkpoint,
+    with_rotations: bool,
+) -> Result<RecordProof, LedgerError> {
+    let index = leaf.index;
+    let record_id = leaf.record_id.clone();
+    let record_id = record_id.as_str();
     let pem = checkpoint.public_key_pem.clone().ok_or_else(|| {
         LedgerError::Corrupt(format!(
             "the key {} that signed the checkpoint at size {} is not in the ledger",
@@ -340,6 +427,22 @@ pub fn prove_record(ledger: &Ledger, record_id: &str) -> Result<RecordProof, Led
     let body = String::from_utf8(checkpoint.body.clone())
         .map_err(|_| LedgerError::Corrupt("checkpoint body is not UTF-8".into()))?;
     let inclusion_proof = ledger.inclusion_proof(index, checkpoint.tree_size)?;
+    let mut key_rotations = Vec::new();
+    if with_rotations {
+        let checkpoints = ledger.checkpoints()?;
+        for (rot_index, rot) in ledger.key_rotations()? {
+            if rot_index >= checkpoint.tree_size {
+                continue;
+            }
+            let (Some(rot_leaf), Some(under)) = (
+                ledger.stored_leaf_by_id(&rot.record_id)?,
+                checkpoints.iter().find(|c| c.tree_size > rot_index),
+            ) else {
+                continue;
+            };
+            key_rotations.push(build_proof(ledger, rot_leaf, under.clone(), false)?);
+        }
+    }
     let proof = RecordProof {
         record_id: record_id.to_string(),
         record,
@@ -348,6 +451,7 @@ pub fn prove_record(ledger: &Ledger, record_id: &str) -> Result<RecordProof, Led
         checkpoint: body,
         checkpoint_signature: checkpoint.signature,
         public_key_pem,
+        key_rotations,
     };
     verify_record_proof(&proof, None).map_err(|e| {
         LedgerError::Corrupt(format!(
@@ -628,6 +732,42 @@ mod tests {
                     "flip {flip:#x} at byte {i} still verifies"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn proof_after_rotation_follows_the_chain_from_the_old_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = MemorySigner::generate().expect("key");
+        let new = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(dir.path().join("l.db")).expect("open");
+        l.append_run(&[], &[soa("a")], &old, "agent-1", t0())
+            .expect("run");
+        l.rotate_key(&old, new.public_key_pem(), "agent-1", "evident test", t0())
+            .expect("rotate");
+        l.append_run(&[], &[soa("b")], &new, "agent-1", t0())
+            .expect("run");
+        for id in ["a", "b"] {
+            let p = prove_record(&l, id).expect("prove");
+            assert_eq!(p.key_rotations.len(), 1);
+            let bytes = p.to_json_bytes();
+            let p = RecordProof::from_json_bytes(&bytes).expect("round trip");
+            let v = verify_record_proof(&p, Some(old.public_key_pem())).expect("old key pinned");
+            assert!(v.key_pinned);
+            assert_eq!(v.checkpoint.key_id, new.key_id());
+            assert!(verify_record_proof(&p, Some(new.public_key_pem())).is_ok());
+            let stranger = MemorySigner::generate().expect("key");
+            assert!(matches!(
+                verify_record_proof(&p, Some(stranger.public_key_pem())),
+                Err(ProofCheckError::UntrustedKey { .. })
+            ));
+            // Without the chain, the old key does not vouch for the new one.
+            let mut bare = p.clone();
+            bare.key_rotations.clear();
+            assert!(matches!(
+                verify_record_proof(&bare, Some(old.public_key_pem())),
+                Err(ProofCheckError::UntrustedKey { .. })
+            ));
         }
     }
 }

@@ -191,6 +191,34 @@ pub struct SoaDecisionRecord {
     pub tool_version: String,
 }
 
+/// A signing-key rotation: the agent's key `previous_key_id` hands over to
+/// `new_key_id`. The record is signed by the old key through the checkpoint
+/// that covers it (the run that appends it is signed by the old key); every
+/// later checkpoint is signed by the new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationRecord {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Unique id of this record.
+    pub record_id: String,
+    /// Id of the run that appended it.
+    pub run_id: String,
+    /// Id of the agent whose key rotates.
+    pub agent_id: String,
+    /// Key id of the key being retired (the one signing this record's checkpoint).
+    pub previous_key_id: String,
+    /// Key id of the new key (SHA-256 of its DER SubjectPublicKeyInfo).
+    pub new_key_id: String,
+    /// The new public key, canonical PEM.
+    pub new_public_key_pem: String,
+    /// When the record was appended.
+    #[serde(with = "rfc3339")]
+    pub recorded_at: DateTime<Utc>,
+    /// `evident <version>`.
+    pub tool_version: String,
+}
+
 /// A file attached to an attestation: named and hashed (the bytes are kept
 /// outside the record, optionally as a copy in the data directory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +283,9 @@ pub struct AttestationRecord {
     pub tool_version: String,
 }
 
+/// How an attestation's canonical bytes name their type.
+const ATTESTATION_TAG: &[u8] = b"\"record_type\":\"attestation\"";
+
 /// Any leaf of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "record_type", rename_all = "snake_case")]
@@ -264,6 +295,8 @@ pub enum Record {
     Finding(FindingRecord),
     /// A SoA decision.
     SoaDecision(SoaDecisionRecord),
+    /// A signing-key rotation.
+    KeyRotation(KeyRotationRecord),
     /// Manual evidence or a risk acceptance.
     Attestation(AttestationRecord),
 }
@@ -274,16 +307,8 @@ impl Record {
         match self {
             Record::Finding(r) => &r.record_id,
             Record::SoaDecision(r) => &r.record_id,
+            Record::KeyRotation(r) => &r.record_id,
             Record::Attestation(r) => &r.record_id,
-        }
-    }
-
-    /// When the record was appended.
-    pub fn recorded_at(&self) -> DateTime<Utc> {
-        match self {
-            Record::Finding(r) => r.recorded_at,
-            Record::SoaDecision(r) => r.recorded_at,
-            Record::Attestation(r) => r.recorded_at,
         }
     }
 
@@ -292,19 +317,64 @@ impl Record {
         match self {
             Record::Finding(r) => r.schema_version,
             Record::SoaDecision(r) => r.schema_version,
+            Record::KeyRotation(r) => r.schema_version,
             Record::Attestation(r) => r.schema_version,
         }
     }
 
-    /// The canonical JSON bytes of this record (what is hashed into the ledger).
-    pub fn to_canonical(&self) -> Vec<u8> {
-        crate::canonical::to_canonical(self)
+    /// The `record_type` member of the record.
+    pub fn record_type(&self) -> &'static str {
+        match self {
+            Record::Finding(_) => "finding",
+            Record::SoaDecision(_) => "soa_decision",
+            Record::KeyRotation(_) => "key_rotation",
+            Record::Attestation(_) => "attestation",
+        }
     }
 
-    /// Parse a record from its stored bytes; rejects unknown fields. The
-    /// schema version is not checked here: the ledger refuses to append, and
-    /// the verifier reports, records of another version.
+    /// When the record was appended.
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Finding(r) => r.recorded_at,
+            Record::SoaDecision(r) => r.recorded_at,
+            Record::KeyRotation(r) => r.recorded_at,
+            Record::Attestation(r) => r.recorded_at,
+        }
+    }
+
+    /// The canonical JSON bytes of this record (what is hashed into the ledger).
+    ///
+    /// Written directly, field by field in sorted key order, without the
+    /// generic [`crate::canonical::to_canonical`] (which goes through a
+    /// `serde_json::Value`); a property test checks both agree.
+    pub fn to_canonical(&self) -> Vec<u8> {
+        if let Record::Attestation(_) = self {
+            // Rare records: the generic encoder (same canonical form).
+            return crate::canonical::to_canonical(self);
+        }
+        let mut out = Vec::with_capacity(512);
+        crate::fast::write_record(self, &mut out);
+        out
+    }
+
+    /// Parse a record from its stored bytes; rejects unknown and missing
+    /// fields. The schema version is not checked here: the ledger refuses to
+    /// append, and the verifier reports, records of another version.
+    ///
+    /// Accepts exactly what the derived `Deserialize` accepts (a test checks
+    /// it), but reads the fields in one pass instead of buffering them to
+    /// find the `record_type` tag first.
     pub fn from_bytes(bytes: &[u8]) -> Result<Record, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        // Attestations are rare: the derived (buffering) parser handles them;
+        // every other record type takes the one-pass parser.
+        if bytes
+            .windows(ATTESTATION_TAG.len())
+            .any(|w| w == ATTESTATION_TAG)
+        {
+            if let Ok(r @ Record::Attestation(_)) = serde_json::from_slice::<Record>(bytes) {
+                return Ok(r);
+            }
+        }
+        crate::fast::parse_record(bytes)
     }
 }

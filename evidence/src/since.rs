@@ -24,6 +24,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::merkle::{leaf_hash, verify_consistency, Frontier, Hash, MerkleTree};
 use crate::record::format_time;
+use crate::rotation::{resolve, KeyVerdict};
 use crate::signing::key_id_of_pem;
 
 /// Ranges up to this many records are searched for a swap or a move that
@@ -485,7 +486,8 @@ pub fn verify_since_checkpoint(
     let mut problems = Vec::new();
     let mut diagnosis = Vec::new();
 
-    // 1. The saved checkpoint's signature.
+    // 1. The saved checkpoint's signature (checked after step 3 when it is
+    // signed by a key the trusted key was rotated to).
     let ledger_key = ledger.public_key(&saved.key_id)?;
     let (key_source, key) = match (trusted_key_pem, &ledger_key, &saved.public_key_pem) {
         (Some(k), _, _) => (Some(KeySource::Trusted), Some(k.to_string())),
@@ -493,7 +495,7 @@ pub fn verify_since_checkpoint(
         (None, None, Some(k)) => (Some(KeySource::CheckpointFile), Some(k.clone())),
         (None, None, None) => (None, None),
     };
-    match &key {
+    let check_saved = |key: Option<&str>, problems: &mut Vec<SinceProblem>| match key {
         Some(k) => {
             if let Err(e) = saved.verify_with(k) {
                 problems.push(SinceProblem::SavedSignatureInvalid {
@@ -505,6 +507,10 @@ pub fn verify_since_checkpoint(
         None => problems.push(SinceProblem::SavedKeyUnavailable {
             key_id: saved.key_id.clone(),
         }),
+    };
+    let saved_by_rotated_key = trusted_key_id.as_ref().is_some_and(|t| *t != saved.key_id);
+    if !saved_by_rotated_key {
+        check_saved(key.as_deref(), &mut problems);
     }
 
     // 2. The current records: leaf hashes recomputed from their bytes.
@@ -547,37 +553,66 @@ pub fn verify_since_checkpoint(
     let tree = MerkleTree::from_leaf_hashes(hashes);
     let m = saved.tree_size;
 
-    // 3. The ledger's own checkpoints, with their signatures checked.
+    // 3. The ledger's own checkpoints, with their signatures checked by the
+    // trusted key or the keys it was rotated to (or, unpinned, the ledger's
+    // key table followed along its rotation records).
     let keys: HashMap<String, String> = ledger.public_keys()?.into_iter().collect();
-    let mut ledger_cps: Vec<(Checkpoint, Result<(), String>)> = Vec::new();
     let rows = ledger.stored_checkpoints()?;
     let mut latest_unparsed: Option<(u64, String)> = None;
+    let mut parsed: Vec<Checkpoint> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         match Checkpoint::parse(&row.body, row.signature.clone()) {
-            Ok(mut cp) => {
-                let pem = match (&trusted_key_id, trusted_key_pem) {
-                    (Some(tid), Some(tpem)) if *tid == cp.key_id => Ok(tpem.to_string()),
-                    (Some(tid), Some(_)) => Err(format!(
-                        "signed by key {}, not by the trusted key {tid}",
-                        cp.key_id
-                    )),
-                    _ => keys
-                        .get(&cp.key_id)
-                        .cloned()
-                        .ok_or_else(|| format!("key {} is not in the ledger", cp.key_id)),
-                };
-                let ok = pem.and_then(|p| {
-                    let r = cp.verify_with(&p).map_err(|e| e.to_string());
-                    cp.public_key_pem = Some(p);
-                    r
-                });
-                ledger_cps.push((cp, ok));
-            }
+            Ok(cp) => parsed.push(cp),
             Err(e) if i + 1 == rows.len() => {
                 latest_unparsed = Some((row.tree_size.max(0) as u64, e.to_string()));
             }
             Err(_) => {}
         }
+    }
+    let rotations = ledger.key_rotations().unwrap_or_default();
+    let pinned = match (&trusted_key_id, trusted_key_pem) {
+        (Some(k), Some(p)) => Some((k.as_str(), p)),
+        _ => None,
+    };
+    let resolution = resolve(pinned, &keys, &rotations, &parsed, |i| {
+        let c = &parsed[i];
+        c.tree_size <= n && tree.root(c.tree_size).is_ok_and(|r| r == c.root_hash)
+    });
+    if saved_by_rotated_key {
+        let chained = resolution
+            .chain
+            .iter()
+            .find(|k| k.key_id == saved.key_id)
+            .map(|k| k.public_key_pem.as_str());
+        // Without a chain link to its key, the trusted key is what it fails against.
+        check_saved(chained.or(key.as_deref()), &mut problems);
+    }
+    let mut ledger_cps: Vec<(Checkpoint, Result<(), String>)> = Vec::new();
+    for (mut cp, verdict) in parsed.into_iter().zip(resolution.verdicts) {
+        let ok = match verdict {
+            KeyVerdict::Ok(pem) => {
+                cp.public_key_pem = Some(pem);
+                Ok(())
+            }
+            KeyVerdict::BadSignature => Err(format!(
+                "signature does not verify with key {}",
+                cp.key_id
+            )),
+            KeyVerdict::UnknownKey => Err(format!("key {} is not in the ledger", cp.key_id)),
+            KeyVerdict::Untrusted { expected } => Err(format!(
+                "signed by key {}, not by the trusted key {expected} (or a key it was rotated to)",
+                cp.key_id
+            )),
+            KeyVerdict::Retired { current } => Err(format!(
+                "signed by key {}, which was rotated away from (current key {current})",
+                cp.key_id
+            )),
+            KeyVerdict::NotRotatedTo { current } => Err(format!(
+                "signed by key {}, but the ledger is signed by {current} and no rotation record hands over to it",
+                cp.key_id
+            )),
+        };
+        ledger_cps.push((cp, ok));
     }
     let latest = if latest_unparsed.is_some() {
         None
@@ -874,6 +909,43 @@ mod tests {
         assert_eq!(r.key_source, None);
         assert!(codes(&r).contains(&"saved_key_unavailable"));
         assert!(since(&path, &no_key, Some(signer.public_key_pem())).is_ok());
+    }
+
+    #[test]
+    fn rotation_chain_is_followed_from_the_pinned_old_key() {
+        let old = MemorySigner::generate().expect("key");
+        let new = MemorySigner::generate().expect("key");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, cps) = build(dir.path(), &[3, 2], &old);
+        let mut l = Ledger::open(&path).expect("open");
+        l.rotate_key(&old, new.public_key_pem(), "agent-1", "evident test", t0())
+            .expect("rotate");
+        let after = l
+            .append_run(&[], &[soa("n1")], &new, "agent-1", t0())
+            .expect("new key");
+        l.append_run(&[], &[soa("n2")], &new, "agent-1", t0())
+            .expect("new key");
+        drop(l);
+        // Saved before the rotation, pinned old key: the new key's latest
+        // checkpoint is trusted through the rotation record.
+        let r = since(&path, &cps[0], Some(old.public_key_pem()));
+        assert!(r.is_ok(), "{r}");
+        assert_eq!(
+            r.latest.as_ref().map(|c| c.key_id.as_str()),
+            Some(new.key_id())
+        );
+        // Saved after the rotation (signed by the new key), old key pinned.
+        let r = since(&path, &after, Some(old.public_key_pem()));
+        assert!(r.is_ok(), "{r}");
+        // A stranger's key trusts neither.
+        let stranger = MemorySigner::generate().expect("key");
+        let r = since(&path, &after, Some(stranger.public_key_pem()));
+        assert!(codes(&r).contains(&"saved_signature_invalid"), "{r}");
+        assert!(codes(&r).contains(&"latest_checkpoint_invalid"), "{r}");
+        // Truncation after the saved checkpoint still fails.
+        tamper(&path, "DELETE FROM leaves WHERE idx >= 6;");
+        let r = since(&path, &after, Some(old.public_key_pem()));
+        assert!(!r.is_ok(), "{r}");
     }
 
     #[test]

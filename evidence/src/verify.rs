@@ -19,8 +19,9 @@ use crate::canonical::sha256_digest;
 use crate::checkpoint::Checkpoint;
 use crate::ledger::{record_type_of, Ledger, LedgerError};
 use crate::merkle::{leaf_hash, Hash, MerkleTree};
-use crate::record::{format_time, Record, SCHEMA_VERSION};
-use crate::signing::{key_id_of_pem, verify_signature};
+use crate::record::{format_time, KeyRotationRecord, Record, SCHEMA_VERSION};
+use crate::rotation::{resolve, ChainKey, KeyVerdict};
+use crate::signing::key_id_of_pem;
 
 /// One problem found by [`verify_ledger`]. The `code` of each variant (its
 /// snake_case name) is stable.
@@ -28,12 +29,21 @@ use crate::signing::{key_id_of_pem, verify_signature};
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Problem {
-    /// Leaf indexes are not 0, 1, 2, ...: a leaf was removed or inserted.
+    /// Leaf indexes jump: the records `from..to` are missing (one problem
+    /// per gap).
     IndexGap {
-        /// Position in index order.
-        position: u64,
-        /// Index stored there.
-        found_index: u64,
+        /// First missing index.
+        from: u64,
+        /// End (exclusive) of the missing indexes.
+        to: u64,
+    },
+    /// Checkpoint sequence numbers jump: the checkpoints `from..to` were
+    /// deleted (one problem per gap).
+    CheckpointGap {
+        /// First missing sequence number.
+        from: i64,
+        /// End (exclusive).
+        to: i64,
     },
     /// The stored leaf hash is not the hash of the stored record bytes.
     LeafHashMismatch {
@@ -161,6 +171,34 @@ pub enum Problem {
         /// Size of the checkpoint before it.
         previous: u64,
     },
+    /// A checkpoint is signed by a key that was rotated away from earlier.
+    RetiredKey {
+        /// Checkpoint size.
+        tree_size: u64,
+        /// Key id named.
+        key_id: String,
+        /// The key current at that point.
+        current_key_id: String,
+    },
+    /// A checkpoint is signed by another key than the current one, and no
+    /// rotation record hands over to it.
+    KeyChangedWithoutRotation {
+        /// Checkpoint size.
+        tree_size: u64,
+        /// Key id named.
+        key_id: String,
+        /// The key current at that point.
+        current_key_id: String,
+    },
+    /// A key rotation record cannot take effect.
+    InvalidRotation {
+        /// Leaf index.
+        index: u64,
+        /// Record id.
+        record_id: String,
+        /// Why.
+        reason: String,
+    },
     /// Leaves after the last checkpoint: not covered by any signature.
     UncheckpointedLeaves {
         /// First uncovered leaf.
@@ -175,6 +213,7 @@ impl Problem {
     pub fn code(&self) -> &'static str {
         match self {
             Problem::IndexGap { .. } => "index_gap",
+            Problem::CheckpointGap { .. } => "checkpoint_gap",
             Problem::LeafHashMismatch { .. } => "leaf_hash_mismatch",
             Problem::UnparseableRecord { .. } => "unparseable_record",
             Problem::NonCanonicalRecord { .. } => "non_canonical_record",
@@ -192,6 +231,9 @@ impl Problem {
             Problem::RootMismatch { .. } => "root_mismatch",
             Problem::CheckpointSizeDecreased { .. } => "checkpoint_size_decreased",
             Problem::UncheckpointedLeaves { .. } => "uncheckpointed_leaves",
+            Problem::RetiredKey { .. } => "retired_key",
+            Problem::KeyChangedWithoutRotation { .. } => "key_changed_without_rotation",
+            Problem::InvalidRotation { .. } => "invalid_rotation",
         }
     }
 }
@@ -199,9 +241,27 @@ impl Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::IndexGap { position, found_index } => write!(
+            Problem::IndexGap { from, to } if to.saturating_sub(*from) == 1 => write!(
                 f,
-                "leaf indexes are not contiguous: expected index {position}, found {found_index} (a record was removed or inserted)"
+                "record #{from} is missing (leaf indexes jump from #{} to #{to})",
+                from.saturating_sub(1)
+            ),
+            Problem::IndexGap { from, to } => write!(
+                f,
+                "records #{from}..#{} are missing (leaf indexes jump from #{} to #{to})",
+                to.saturating_sub(1),
+                from.saturating_sub(1)
+            ),
+            Problem::CheckpointGap { from, to } if to - from == 1 => write!(
+                f,
+                "checkpoint #{from} is missing (deleted; sequence numbers jump from #{} to #{to})",
+                from - 1
+            ),
+            Problem::CheckpointGap { from, to } => write!(
+                f,
+                "checkpoints #{from}..#{} are missing (deleted; sequence numbers jump from #{} to #{to})",
+                to - 1,
+                from - 1
             ),
             Problem::LeafHashMismatch { index, record_id } => {
                 write!(f, "record #{index} ({record_id}): stored bytes do not match the stored leaf hash (record changed)")
@@ -238,7 +298,7 @@ impl std::fmt::Display for Problem {
             }
             Problem::UntrustedKey { tree_size, key_id, trusted_key_id } => write!(
                 f,
-                "checkpoint at size {tree_size}: signed by key {key_id}, not by the trusted key {trusted_key_id}"
+                "checkpoint at size {tree_size}: signed by key {key_id}, not by the trusted key {trusted_key_id} (or a key it was rotated to)"
             ),
             Problem::BadSignature { tree_size, key_id } => {
                 write!(f, "checkpoint at size {tree_size}: signature does not verify with key {key_id}")
@@ -254,6 +314,17 @@ impl std::fmt::Display for Problem {
             ),
             Problem::CheckpointSizeDecreased { tree_size, previous } => {
                 write!(f, "checkpoint at size {tree_size}: smaller than the checkpoint before it (size {previous})")
+            }
+            Problem::RetiredKey { tree_size, key_id, current_key_id } => write!(
+                f,
+                "checkpoint at size {tree_size}: signed by key {key_id}, which was rotated away from; the current key is {current_key_id}"
+            ),
+            Problem::KeyChangedWithoutRotation { tree_size, key_id, current_key_id } => write!(
+                f,
+                "checkpoint at size {tree_size}: signed by key {key_id}, but the ledger is signed by {current_key_id} and no rotation record hands over to {key_id}"
+            ),
+            Problem::InvalidRotation { index, record_id, reason } => {
+                write!(f, "record #{index} ({record_id}): key rotation cannot take effect: {reason}")
             }
             Problem::UncheckpointedLeaves { from, to } => write!(
                 f,
@@ -279,6 +350,9 @@ pub struct VerifyReport {
     pub trusted_key_id: Option<String>,
     /// The latest checkpoint whose signature and root both verified.
     pub latest_verified: Option<Checkpoint>,
+    /// The signing keys in the order they were current (the first one, then
+    /// one per rotation that took effect).
+    pub key_chain: Vec<ChainKey>,
     /// Every problem found.
     pub problems: Vec<Problem>,
 }
@@ -317,6 +391,11 @@ impl VerifyReport {
                 "agent": c.agent_id,
                 "key_id": c.key_id,
             })),
+            "key_chain": self.key_chain.iter().map(|k| serde_json::json!({
+                "key_id": k.key_id,
+                "rotation_index": k.rotation_index,
+                "rotation_record_id": k.rotation_record_id,
+            })).collect::<Vec<_>>(),
             "problems": problems,
         })
     }
@@ -336,6 +415,17 @@ impl std::fmt::Display for VerifyReport {
                 f,
                 "trusted key:  none (signatures checked against keys stored in the ledger; pass --key)"
             )?,
+        }
+        if self.key_chain.len() > 1 {
+            for k in &self.key_chain[1..] {
+                writeln!(
+                    f,
+                    "key rotated:  to {} by record #{} ({})",
+                    k.key_id,
+                    k.rotation_index.unwrap_or_default(),
+                    k.rotation_record_id.as_deref().unwrap_or("")
+                )?;
+            }
         }
         match &self.latest_verified {
             Some(c) => writeln!(
@@ -400,14 +490,16 @@ pub fn verify_ledger(
     // Leaves.
     let mut hashes: Vec<Hash> = Vec::new();
     let mut ids: HashMap<String, u64> = HashMap::new();
+    let mut next_index = 0u64;
+    let mut rotations: Vec<(u64, KeyRotationRecord)> = Vec::new();
     ledger.for_each_stored_leaf(|leaf| {
-        let position = hashes.len() as u64;
-        if leaf.index != position {
+        if leaf.index != next_index {
             problems.push(Problem::IndexGap {
-                position,
-                found_index: leaf.index,
+                from: next_index.min(leaf.index),
+                to: leaf.index.max(next_index),
             });
         }
+        next_index = leaf.index.saturating_add(1);
         let index = leaf.index;
         let h = leaf_hash(&leaf.bytes);
         hashes.push(h);
@@ -459,6 +551,9 @@ pub fn verify_ledger(
                 });
             }
         }
+        if let Record::KeyRotation(k) = &record {
+            rotations.push((index, k.clone()));
+        }
         if let Record::Finding(f) = &record {
             if !observations.contains(&f.observation_digest) {
                 problems.push(Problem::MissingObservation {
@@ -496,34 +591,63 @@ pub fn verify_ledger(
         }
     }
 
-    // Checkpoints.
+    // Checkpoints: parse them all, decide which key verifies each (following
+    // rotation records), then check sizes and roots.
     let rows = ledger.stored_checkpoints()?;
+    let mut parsed: Vec<Checkpoint> = Vec::new();
+    let mut next_seq = 1i64;
+    for row in &rows {
+        if row.seq != next_seq {
+            problems.push(Problem::CheckpointGap {
+                from: next_seq.min(row.seq),
+                to: row.seq.max(next_seq),
+            });
+        }
+        next_seq = row.seq.saturating_add(1);
+        match Checkpoint::parse(&row.body, row.signature.clone()) {
+            Ok(cp) => {
+                if cp.tree_size as i64 != row.tree_size {
+                    problems.push(Problem::MalformedCheckpoint {
+                        seq: row.seq,
+                        tree_size: row.tree_size,
+                        error: format!(
+                            "size column disagrees with the signed size {}",
+                            cp.tree_size
+                        ),
+                    });
+                }
+                parsed.push(cp);
+            }
+            Err(e) => problems.push(Problem::MalformedCheckpoint {
+                seq: row.seq,
+                tree_size: row.tree_size,
+                error: e.to_string(),
+            }),
+        }
+    }
+    let root_matches = |cp: &Checkpoint| {
+        cp.tree_size <= leaves && tree.root(cp.tree_size).is_ok_and(|r| r == cp.root_hash)
+    };
+    let pinned = match (&trusted_key_id, trusted_key_pem) {
+        (Some(k), Some(p)) => Some((k.as_str(), p)),
+        _ => None,
+    };
+    let resolution = resolve(pinned, &keys, &rotations, &parsed, |i| {
+        root_matches(&parsed[i])
+    });
+    for bad in &resolution.bad_rotations {
+        problems.push(Problem::InvalidRotation {
+            index: bad.index,
+            record_id: bad.record_id.clone(),
+            reason: bad.reason.clone(),
+        });
+    }
+
     let mut good_sizes: Vec<u64> = Vec::new();
     let mut latest_verified = None;
     let mut previous: Option<u64> = None;
     let mut max_size = 0u64;
-    for row in &rows {
-        let cp = match Checkpoint::parse(&row.body, row.signature.clone()) {
-            Ok(cp) => cp,
-            Err(e) => {
-                problems.push(Problem::MalformedCheckpoint {
-                    seq: row.seq,
-                    tree_size: row.tree_size,
-                    error: e.to_string(),
-                });
-                continue;
-            }
-        };
-        if cp.tree_size as i64 != row.tree_size {
-            problems.push(Problem::MalformedCheckpoint {
-                seq: row.seq,
-                tree_size: row.tree_size,
-                error: format!(
-                    "size column disagrees with the signed size {}",
-                    cp.tree_size
-                ),
-            });
-        }
+    for (cp, verdict) in parsed.into_iter().zip(resolution.verdicts) {
         let size = cp.tree_size;
         if let Some(prev) = previous {
             if size < prev {
@@ -536,41 +660,48 @@ pub fn verify_ledger(
         previous = Some(size);
         max_size = max_size.max(size);
 
-        let pem = match (&trusted_key_id, trusted_key_pem) {
-            (Some(tid), Some(tpem)) => {
-                if &cp.key_id != tid {
-                    problems.push(Problem::UntrustedKey {
-                        tree_size: size,
-                        key_id: cp.key_id.clone(),
-                        trusted_key_id: tid.clone(),
-                    });
-                    None
-                } else {
-                    Some(tpem.to_string())
-                }
-            }
-            _ => match keys.get(&cp.key_id) {
-                Some(p) => Some(p.clone()),
-                None => {
-                    problems.push(Problem::UnknownKey {
-                        tree_size: size,
-                        key_id: cp.key_id.clone(),
-                    });
-                    None
-                }
-            },
-        };
-        let mut sig_ok = false;
-        if let Some(pem) = &pem {
-            if verify_signature(pem, &cp.body, &cp.signature).is_ok() {
-                sig_ok = true;
-            } else {
+        let key_id = cp.key_id.clone();
+        let pem = match verdict {
+            KeyVerdict::Ok(pem) => Some(pem),
+            KeyVerdict::BadSignature => {
                 problems.push(Problem::BadSignature {
                     tree_size: size,
-                    key_id: cp.key_id.clone(),
+                    key_id,
                 });
+                None
             }
-        }
+            KeyVerdict::UnknownKey => {
+                problems.push(Problem::UnknownKey {
+                    tree_size: size,
+                    key_id,
+                });
+                None
+            }
+            KeyVerdict::Untrusted { expected } => {
+                problems.push(Problem::UntrustedKey {
+                    tree_size: size,
+                    key_id,
+                    trusted_key_id: expected,
+                });
+                None
+            }
+            KeyVerdict::Retired { current } => {
+                problems.push(Problem::RetiredKey {
+                    tree_size: size,
+                    key_id,
+                    current_key_id: current,
+                });
+                None
+            }
+            KeyVerdict::NotRotatedTo { current } => {
+                problems.push(Problem::KeyChangedWithoutRotation {
+                    tree_size: size,
+                    key_id,
+                    current_key_id: current,
+                });
+                None
+            }
+        };
 
         let root_ok = if size > leaves {
             problems.push(Problem::CheckpointBeyondLedger {
@@ -579,8 +710,7 @@ pub fn verify_ledger(
             });
             false
         } else {
-            // Invariant: size <= leaves was just checked, so root() cannot fail.
-            let ok = tree.root(size).map(|r| r == cp.root_hash).unwrap_or(false);
+            let ok = root_matches(&cp);
             if !ok {
                 let from = good_sizes
                     .iter()
@@ -596,7 +726,7 @@ pub fn verify_ledger(
             }
             ok
         };
-        if sig_ok && root_ok {
+        if pem.is_some() && root_ok {
             good_sizes.push(size);
             let mut cp = cp;
             cp.public_key_pem = pem;
@@ -617,6 +747,7 @@ pub fn verify_ledger(
         keys: stored_keys.len() as u64,
         trusted_key_id,
         latest_verified,
+        key_chain: resolution.chain,
         problems,
     })
 }
@@ -690,30 +821,212 @@ mod tests {
         assert_eq!(r.to_json()["ok"], true);
     }
 
+    /// `two_runs` signed by `old`, a rotation to `new` (record #5, under
+    /// the old key's checkpoint at size 6), then a run signed by `new`.
+    fn rotated(old: &MemorySigner, new: &MemorySigner) -> (tempfile::TempDir, PathBuf) {
+        let (d, path) = two_runs(old);
+        let mut l = Ledger::open(&path).expect("open");
+        l.rotate_key(old, new.public_key_pem(), "agent-1", "evident test", t0())
+            .expect("rotate");
+        l.append_run(&[], &[soa("s6")], new, "agent-1", t0())
+            .expect("run 4");
+        (d, path)
+    }
+
     #[test]
     fn key_rotation_verifies_and_trusted_key_is_enforced() {
         let old = MemorySigner::generate().expect("key");
         let new = MemorySigner::generate().expect("key");
-        let (_d, path) = two_runs(&old);
-        Ledger::open(&path)
-            .expect("open")
-            .append_run(&[], &[soa("s5")], &new, "agent-1", t0())
-            .expect("run 3");
+        let (_d, path) = rotated(&old, &new);
         let r = verify(&path, None);
         assert!(r.is_ok(), "{:?}", r.problems);
         assert_eq!(r.keys, 2);
+        // Pinning the old key trusts the new one through the rotation record.
+        let r = verify(&path, Some(old.public_key_pem()));
+        assert!(r.is_ok(), "{:?}", r.problems);
+        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(7));
+        assert_eq!(
+            r.latest_verified.as_ref().map(|c| c.key_id.as_str()),
+            Some(new.key_id())
+        );
+        let chain: Vec<&str> = r.key_chain.iter().map(|k| k.key_id.as_str()).collect();
+        assert_eq!(chain, vec![old.key_id(), new.key_id()]);
+        assert_eq!(r.key_chain[1].rotation_index, Some(5));
+        assert!(r.to_string().contains("key rotated:"), "{r}");
+        // Pinning the new key does not vouch for what the old key signed.
         let r = verify(&path, Some(new.public_key_pem()));
-        assert_eq!(r.problems.len(), 2);
+        assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
         assert!(r
             .problems
             .iter()
             .all(|p| matches!(p, Problem::UntrustedKey { .. })));
-        assert_eq!(r.latest_verified.as_ref().map(|c| c.tree_size), Some(6));
         let stranger = MemorySigner::generate().expect("key");
         let r = verify(&path, Some(stranger.public_key_pem()));
-        assert_eq!(r.problems.len(), 3);
+        assert_eq!(r.problems.len(), 4);
         assert!(r.latest_verified.is_none());
         assert!(verify_ledger_path(&path, Some("garbage")).is_err());
+    }
+
+    /// Sign a checkpoint over the current records with `signer` and store it
+    /// behind the ledger's back.
+    fn forge_checkpoint(path: &Path, signer: &MemorySigner) {
+        let l = Ledger::open_read_only(path).expect("open");
+        let tree = l.tree().expect("tree");
+        let cp = Checkpoint::sign("agent-1", tree.len(), tree.current_root(), t0(), signer)
+            .expect("sign");
+        drop(l);
+        tamper(
+            path,
+            &format!(
+                "INSERT OR IGNORE INTO keys VALUES ('{}', '{}', '2025-01-01T00:00:00Z');
+                 INSERT INTO checkpoints (tree_size, body, signature) VALUES ({}, x'{}', x'{}');",
+                signer.key_id(),
+                signer.public_key_pem(),
+                cp.tree_size,
+                hex::encode(&cp.body),
+                hex::encode(&cp.signature)
+            ),
+        );
+    }
+
+    #[test]
+    fn key_change_without_rotation_is_reported() {
+        let a = MemorySigner::generate().expect("key");
+        let b = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&a);
+        forge_checkpoint(&path, &b);
+        let r = verify(&path, None);
+        assert_eq!(
+            r.problems,
+            vec![Problem::KeyChangedWithoutRotation {
+                tree_size: 5,
+                key_id: b.key_id().into(),
+                current_key_id: a.key_id().into(),
+            }]
+        );
+        assert_eq!(
+            r.latest_verified.as_ref().map(|c| c.key_id.as_str()),
+            Some(a.key_id())
+        );
+    }
+
+    #[test]
+    fn checkpoint_by_a_retired_key_is_reported() {
+        let old = MemorySigner::generate().expect("key");
+        let new = MemorySigner::generate().expect("key");
+        let (_d, path) = rotated(&old, &new);
+        forge_checkpoint(&path, &old);
+        for key in [None, Some(old.public_key_pem())] {
+            let r = verify(&path, key);
+            assert_eq!(
+                r.problems,
+                vec![Problem::RetiredKey {
+                    tree_size: 7,
+                    key_id: old.key_id().into(),
+                    current_key_id: new.key_id().into(),
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_under_a_checkpoint_of_another_key_is_refused() {
+        let a = MemorySigner::generate().expect("key");
+        let b = MemorySigner::generate().expect("key");
+        let c = MemorySigner::generate().expect("key");
+        let (_d, path) = rotated(&a, &b);
+        // A forged rotation B -> C appended after the fact and covered by a
+        // checkpoint signed by A (retired) does not hand over to C.
+        let (_, rot) = Ledger::open_read_only(&path)
+            .expect("open")
+            .key_rotations()
+            .expect("rotations")
+            .remove(0);
+        let forged = Record::KeyRotation(crate::record::KeyRotationRecord {
+            record_id: "forged-rotation".into(),
+            previous_key_id: a.key_id().into(),
+            new_key_id: c.key_id().into(),
+            new_public_key_pem: c.public_key_pem().into(),
+            ..rot
+        });
+        let bytes = forged.to_canonical();
+        tamper(
+            &path,
+            &format!(
+                "INSERT INTO leaves VALUES (7, 'forged-rotation', 'key_rotation', '2025-01-02T03:04:05Z', x'{}', x'{}');",
+                hex::encode(leaf_hash(&bytes)),
+                hex::encode(&bytes)
+            ),
+        );
+        forge_checkpoint(&path, &a);
+        forge_checkpoint(&path, &c);
+        let r = verify(&path, Some(a.public_key_pem()));
+        let codes: Vec<&str> = r.problems.iter().map(|p| p.code()).collect();
+        assert_eq!(
+            codes,
+            vec!["retired_key", "untrusted_key"],
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(r.key_chain.len(), 2);
+    }
+
+    #[test]
+    fn regression_deleted_middle_record_is_one_gap() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        tamper(&path, "DELETE FROM leaves WHERE idx = 1;");
+        let r = verify(&path, None);
+        let gaps: Vec<&Problem> = r
+            .problems
+            .iter()
+            .filter(|p| p.code() == "index_gap")
+            .collect();
+        assert_eq!(gaps, vec![&Problem::IndexGap { from: 1, to: 2 }]);
+        assert!(
+            gaps[0].to_string().starts_with("record #1 is missing"),
+            "{}",
+            gaps[0]
+        );
+
+        let (_d, path) = two_runs(&signer);
+        tamper(&path, "DELETE FROM leaves WHERE idx IN (0, 2, 3);");
+        let r = verify(&path, None);
+        let gaps: Vec<&Problem> = r
+            .problems
+            .iter()
+            .filter(|p| p.code() == "index_gap")
+            .collect();
+        assert_eq!(
+            gaps,
+            vec![
+                &Problem::IndexGap { from: 0, to: 1 },
+                &Problem::IndexGap { from: 2, to: 4 }
+            ]
+        );
+        assert!(
+            gaps[1]
+                .to_string()
+                .starts_with("records #2..#3 are missing"),
+            "{}",
+            gaps[1]
+        );
+    }
+
+    #[test]
+    fn regression_deleted_checkpoint_is_a_seq_gap() {
+        let signer = MemorySigner::generate().expect("key");
+        let (_d, path) = two_runs(&signer);
+        Ledger::open(&path)
+            .expect("open")
+            .append_run(&[], &[soa("s5")], &signer, "agent-1", t0())
+            .expect("run 3");
+        tamper(&path, "DELETE FROM checkpoints WHERE seq = 2;");
+        let r = verify(&path, Some(signer.public_key_pem()));
+        assert_eq!(r.problems, vec![Problem::CheckpointGap { from: 2, to: 3 }]);
+        assert!(r.problems[0]
+            .to_string()
+            .contains("checkpoint #2 is missing"));
     }
 
     #[test]

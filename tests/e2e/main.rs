@@ -7,5 +7,7 @@ mod cli;
 mod daemon;
 mod drift;
 mod export;
+mod pack;
 mod probes;
 mod support;
+mod verify_cli;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use evident_evidence::checkpoint::Checkpoint;
 use evident_evidence::ledger::Ledger;
+use evident_evidence::pack::verify_pack;
 use evident_evidence::proof::{verify_record_proof, RecordProof};
 use evident_evidence::record::format_time;
 use evident_evidence::since::verify_since_checkpoint;
@@ -18,6 +19,7 @@ usage:
   evident-verify ledger PATH [--since-checkpoint DIR] [--key PUBLIC_KEY.pem] [--format text|json]
   evident-verify checkpoint DIR [--key PUBLIC_KEY.pem] [--format text|json]
   evident-verify record FILE [--key PUBLIC_KEY.pem] [--format text|json]
+  evident-verify pack DIR [--since-checkpoint DIR] [--key PUBLIC_KEY.pem] [--format text|json]
 
   ledger       verify every record, observation and checkpoint of a ledger file
   --since-checkpoint
@@ -28,6 +30,10 @@ usage:
                (files: checkpoint, checkpoint.sig, optional checkpoint.pub.pem)
   record       verify a record proof file (evident-record-proof/v1): the record,
                its inclusion proof and the signed checkpoint it is proven against
+  pack         verify an evidence pack directory: SHA256SUMS and its signature,
+               the checkpoint, every record proof, the observations, the key
+               rotation chain and, with --since-checkpoint, that the pack's
+               ledger extends the checkpoint saved at the last audit
   --key        the agent's public key, obtained out of band; only checkpoints
                signed by it are accepted (without it, keys stored next to the
                data are used, which proves consistency, not origin)
@@ -46,6 +52,7 @@ enum Command {
     Ledger(PathBuf, Option<PathBuf>),
     Checkpoint(PathBuf),
     Record(PathBuf),
+    Pack(PathBuf, Option<PathBuf>),
 }
 
 #[derive(Debug)]
@@ -99,15 +106,16 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
         [cmd, path] if cmd == "ledger" => Command::Ledger(PathBuf::from(path), since.take()),
         [cmd, dir] if cmd == "checkpoint" => Command::Checkpoint(PathBuf::from(dir)),
         [cmd, file] if cmd == "record" => Command::Record(PathBuf::from(file)),
+        [cmd, dir] if cmd == "pack" => Command::Pack(PathBuf::from(dir), since.take()),
         [] => return Err("missing command".into()),
-        [cmd, ..] if !["ledger", "checkpoint", "record"].contains(&cmd.as_str()) => {
+        [cmd, ..] if !["ledger", "checkpoint", "record", "pack"].contains(&cmd.as_str()) => {
             return Err(format!("unknown command {cmd:?}"))
         }
         [cmd] => return Err(format!("{cmd} needs a path")),
         _ => return Err("too many arguments".into()),
     };
     if since.is_some() {
-        return Err("--since-checkpoint applies to the ledger command only".into());
+        return Err("--since-checkpoint applies to the ledger and pack commands only".into());
     }
     Ok(Parsed::Run(Args {
         command,
@@ -153,6 +161,24 @@ fn run(args: &Args) -> Result<bool, String> {
         None => None,
     };
     match &args.command {
+        Command::Pack(dir, since) => {
+            let saved = match since {
+                Some(d) => Some(
+                    Checkpoint::read_from_dir(d).map_err(|e| format!("saved checkpoint: {e}"))?,
+                ),
+                None => None,
+            };
+            let report =
+                verify_pack(dir, saved.as_ref(), key.as_deref()).map_err(|e| e.to_string())?;
+            match args.format {
+                Format::Json => println!("{}", report.to_json()),
+                Format::Text => {
+                    println!("pack:         {}", dir.display());
+                    print!("{report}");
+                }
+            }
+            Ok(report.is_ok())
+        }
         Command::Ledger(path, since) => {
             let ledger = Ledger::open_read_only(path).map_err(|e| e.to_string())?;
             let report = verify_ledger(&ledger, key.as_deref()).map_err(|e| e.to_string())?;

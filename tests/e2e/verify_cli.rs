@@ -1,4 +1,5 @@
-//! End-to-end tests of the `evident-verify` binary on real files.
+//! End-to-end tests of the `evident-verify` binary on real files (moved
+//! here from `evidence/tests/` so that there is one integration-test binary).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -7,6 +8,8 @@ use chrono::{TimeZone, Utc};
 use evident_evidence::ledger::Ledger;
 use evident_evidence::record::{Record, SoaDecisionRecord, FRAMEWORK, SCHEMA_VERSION};
 use evident_evidence::signing::{FileSigner, Signer};
+
+use crate::support::evident_verify;
 
 fn soa(id: &str) -> Record {
     Record::SoaDecision(SoaDecisionRecord {
@@ -27,7 +30,7 @@ fn soa(id: &str) -> Record {
 }
 
 fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evident-verify"))
+    evident_verify()
         .args(args)
         .output()
         .expect("run evident-verify")
