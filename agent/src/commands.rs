@@ -838,9 +838,8 @@ pub fn pack(
         .with_context(|| format!("signing key {}", key_path.display()))?;
     let mut builder = evident_evidence::pack::PackBuilder::new(&ledger, from, to);
     // The reports an auditor reads, built from the same ledger for the period.
-    let contents = collect::contents(&ledger)?;
     let until = to.min(Utc::now());
-    let rows = soa_rows_at(ctx, &cfg, until)?;
+    let (rows, contents) = soa_at(ctx, &cfg, until)?;
     let agent = Context::agent_id(&cfg);
     let in_period: Vec<_> = contents
         .findings
@@ -1259,23 +1258,13 @@ pub fn readiness(ctx: &Context) -> anyhow::Result<u8> {
     let cfg = ctx.config()?;
     let now = Utc::now();
     let ledger_path = ctx.ledger_path(&cfg);
-    let (decisions, contents) = if ledger_path.exists() {
-        let ledger = ctx.open_existing_ledger(&cfg)?;
-        let recorded = collect::recorded_decisions(&ledger, None)?;
-        let decisions = if recorded.is_empty() {
-            collect::configured_decisions(&cfg)
-        } else {
-            recorded
-        };
-        (decisions, collect::contents(&ledger)?)
+    let (rows, contents) = if ledger_path.exists() {
+        soa_at(ctx, &cfg, now)?
     } else {
-        (
-            collect::configured_decisions(&cfg),
-            collect::Contents::default(),
-        )
+        let contents = collect::Contents::default();
+        let rows = soa::build(&collect::configured_decisions(&cfg), &[], now);
+        (rows, contents)
     };
-    let rows =
-        soa::build_with_attestations(&decisions, &contents.findings, &contents.attestations, now);
     let documents: Vec<evident_policies::readiness::Document> = cfg
         .readiness
         .document
@@ -1336,12 +1325,12 @@ pub fn readiness(ctx: &Context) -> anyhow::Result<u8> {
 }
 
 /// The SoA rows at `at` from the ledger (decisions recorded then, or the
-/// configured ones while nothing is recorded).
-fn soa_rows_at(
+/// configured ones while nothing is recorded), with the ledger's contents.
+fn soa_at(
     ctx: &Context,
     cfg: &Config,
     at: chrono::DateTime<Utc>,
-) -> anyhow::Result<Vec<soa::SoaRow>> {
+) -> anyhow::Result<(Vec<soa::SoaRow>, collect::Contents)> {
     let ledger = ctx.open_existing_ledger(cfg)?;
     let recorded = collect::recorded_decisions(&ledger, Some(at))?;
     let decisions = if collect::recorded_decisions(&ledger, None)?.is_empty() {
@@ -1350,12 +1339,9 @@ fn soa_rows_at(
         recorded
     };
     let contents = collect::contents(&ledger)?;
-    Ok(soa::build_with_attestations(
-        &decisions,
-        &contents.findings,
-        &contents.attestations,
-        at,
-    ))
+    let rows =
+        soa::build_with_attestations(&decisions, &contents.findings, &contents.attestations, at);
+    Ok((rows, contents))
 }
 
 /// `evident export soa-xlsx|soa-html`.
@@ -1367,7 +1353,7 @@ pub fn export_soa(ctx: &Context, xlsx: bool, out: &Path, at: Option<&str>) -> an
         .map_err(|e| crate::UsageError(e.to_string()))?
         .unwrap_or_else(Utc::now);
     let cfg = ctx.config()?;
-    let rows = soa_rows_at(ctx, &cfg, at)?;
+    let (rows, _) = soa_at(ctx, &cfg, at)?;
     let agent = Context::agent_id(&cfg);
     let bytes = if xlsx {
         crate::export::soa_xlsx(&rows, &agent, at).context("cannot build the workbook")?
