@@ -219,4 +219,6 @@ macro_rules! collector_kinds {
 collector_kinds! {
     /// `[[collectors.host]]`: the Linux machine the agent runs on.
     host => Host(crate::kinds::host::HostInstance),
+    /// `[[collectors.github]]`: GitHub organisations.
+    github => Github(crate::kinds::github::GithubInstance),
 }
