@@ -6,6 +6,8 @@ use evident_policies::github::{
     RepoState, RepoThresholds, ReposObservation, SecretAlert, SecurityAndAnalysis,
 };
 use evident_policies::{Observation, Target, TargetKind};
+use std::collections::HashMap;
+
 use http::StatusCode;
 use serde_json::Value;
 
@@ -87,8 +89,9 @@ pub async fn organisation(
             match bad {
                 Some(e) => Fetched::Error(e),
                 None => {
+                    let mut bypass = HashMap::new();
                     for r in &mut list {
-                        repo_details(api, &o, r).await?;
+                        repo_details(api, &o, r, &mut bypass).await?;
                     }
                     Fetched::Ok(list)
                 }
@@ -223,7 +226,12 @@ fn parse_repo(v: &Value) -> Option<RepoState> {
 }
 
 /// Per-repository reads: branch, protection, rules, vulnerability alerts.
-async fn repo_details(api: &Api, o: &str, r: &mut RepoState) -> Result<(), GithubError> {
+async fn repo_details(
+    api: &Api,
+    o: &str,
+    r: &mut RepoState,
+    bypass: &mut HashMap<u64, Option<bool>>,
+) -> Result<(), GithubError> {
     if r.archived {
         return Ok(());
     }
@@ -285,9 +293,64 @@ async fn repo_details(api: &Api, o: &str, r: &mut RepoState) -> Result<(), Githu
     let endpoint = format!("{base}/rules/branches/{b}?per_page=100");
     r.rules = Some(match api.get_all(&endpoint).await? {
         Err(e) => Fetched::Error(e),
-        Ok(items) => Fetched::Ok(ruleset_rules(&items)),
+        Ok(items) => {
+            let mut rules = ruleset_rules(&items);
+            if !rules.is_empty() {
+                rules.admins_included = admins_bound(api, &base, &items, bypass).await?;
+            }
+            Fetched::Ok(rules)
+        }
     });
     Ok(())
+}
+
+/// Whether nobody may bypass the rulesets the rules come from: each
+/// ruleset's `bypass_actors` (`GET /repos/{o}/{r}/rulesets/{id}`), empty =
+/// everyone is bound, admins included. `None` when any ruleset does not show
+/// its bypass actors to this token. Rulesets are read once per run.
+async fn admins_bound(
+    api: &Api,
+    base: &str,
+    items: &[Value],
+    cache: &mut HashMap<u64, Option<bool>>,
+) -> Result<Option<bool>, GithubError> {
+    let mut ids: Vec<u64> = items
+        .iter()
+        .filter_map(|r| r.get("ruleset_id").and_then(Value::as_u64))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut all_bound = true;
+    for id in ids {
+        let bound = match cache.get(&id) {
+            Some(b) => *b,
+            None => {
+                let resp = api.get(&format!("{base}/rulesets/{id}")).await?;
+                let b = if resp.status == StatusCode::OK {
+                    serde_json::from_slice::<Value>(&resp.body)
+                        .ok()
+                        .and_then(|v| {
+                            v.get("bypass_actors")
+                                .and_then(Value::as_array)
+                                .map(Vec::is_empty)
+                        })
+                } else {
+                    None
+                };
+                cache.insert(id, b);
+                b
+            }
+        };
+        match bound {
+            Some(false) => return Ok(Some(false)),
+            Some(true) => {}
+            None => all_bound = false,
+        }
+    }
+    Ok(all_bound.then_some(true))
 }
 
 fn enabled(v: &Value, key: &str) -> Option<bool> {

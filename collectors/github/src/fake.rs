@@ -32,6 +32,7 @@ pub const SPECIAL_REPOS: &[&str] = &[
     "unprotected",
     "hidden-protection",
     "ruleset-only",
+    "ruleset-bypass",
     "example-rules",
     "free-plan",
     "no-sa",
@@ -192,6 +193,7 @@ async fn serve(mut sock: tokio::net::TcpStream, state: Arc<State>) -> io::Result
     let r = route(&state, &method, &target, &headers);
     let reason = match r.status {
         200 => "OK",
+        201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -329,6 +331,30 @@ fn route(state: &State, method: &str, target: &str, headers: &BTreeMap<String, S
                 .or_else(|| a.strip_prefix("token "))
         })
         .unwrap_or_default();
+    let (path_only, _) = query(target);
+    if method == "POST"
+        && path_only.starts_with("/app/installations/")
+        && path_only.ends_with("/access_tokens")
+    {
+        // GitHub App: a JWT (header.payload.signature, RS256) buys an
+        // installation token (documented 201 response shape).
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+            return error(
+                401,
+                "A JSON web token could not be decoded",
+                "https://docs.github.com/rest",
+            );
+        }
+        state.requests.lock().unwrap().push("JWT accepted".into());
+        let r = reply(
+            201,
+            &json!({"token": cfg.owner_token, "expires_at": "2099-01-01T00:00:00Z",
+                    "permissions": {"members": "read", "administration": "read"},
+                    "repository_selection": "all"}),
+        );
+        return r;
+    }
     let owner = if token == cfg.owner_token {
         true
     } else if token == cfg.member_token {
@@ -497,14 +523,13 @@ fn route(state: &State, method: &str, target: &str, headers: &BTreeMap<String, S
             if !repo_names(cfg).iter().any(|n| n == name) {
                 return not_found();
             }
-            repo_route(name, rest, owner)
+            repo_route(org, name, rest, owner)
         }
-        ["app", "installations", _, "access_tokens"] => not_found(),
         _ => not_found(),
     }
 }
 
-fn repo_route(name: &str, rest: &[&str], _owner: bool) -> Reply {
+fn repo_route(org: &str, name: &str, rest: &[&str], owner: bool) -> Reply {
     let not_protected = || {
         error(
             404,
@@ -537,9 +562,8 @@ fn repo_route(name: &str, rest: &[&str], _owner: bool) -> Reply {
             )
         }
         ["branches", "main", "protection"] => match name {
-            "unprotected" | "hidden-protection" | "ruleset-only" | "example-rules" => {
-                not_protected()
-            }
+            "unprotected" | "hidden-protection" | "ruleset-only" | "ruleset-bypass"
+            | "example-rules" => not_protected(),
             "free-plan" => error(
                 403,
                 "Upgrade to GitHub Pro or make this repository public to enable this feature.",
@@ -558,6 +582,38 @@ fn repo_route(name: &str, rest: &[&str], _owner: bool) -> Reply {
                 reply(200, &p)
             }
         },
+        ["rulesets", id] => {
+            // The documented ruleset shape; bypass_actors is shown to
+            // those who may edit the ruleset (here: owners).
+            let id: u64 = id.parse().unwrap_or(0);
+            let mut v = json!({
+                "id": id, "name": format!("ruleset {id}"), "target": "branch",
+                "source_type": "Organization", "source": org, "enforcement": "active",
+                "node_id": "RRS_lACkVXNlcgQB",
+                "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+                "rules": [{"type": "pull_request"}, {"type": "non_fast_forward"}, {"type": "deletion"}],
+                "created_at": "2023-07-15T08:43:03Z", "updated_at": "2023-08-23T16:29:47Z"
+            });
+            if owner {
+                v["bypass_actors"] = if id == 74 {
+                    json!([{"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}])
+                } else {
+                    json!([])
+                };
+            }
+            reply(200, &v)
+        }
+        ["rules", "branches", "main"] if name == "ruleset-bypass" => reply(
+            200,
+            &json!([
+                {"type": "pull_request", "ruleset_source_type": "Organization", "ruleset_source": org, "ruleset_id": 74,
+                 "parameters": {"required_approving_review_count": 1, "dismiss_stale_reviews_on_push": true,
+                                "require_code_owner_review": false, "require_last_push_approval": false,
+                                "required_review_thread_resolution": false}},
+                {"type": "non_fast_forward", "ruleset_source_type": "Organization", "ruleset_source": org, "ruleset_id": 74},
+                {"type": "deletion", "ruleset_source_type": "Organization", "ruleset_source": org, "ruleset_id": 74}
+            ]),
+        ),
         ["rules", "branches", "main"] => match name {
             "ruleset-only" => reply(
                 200,

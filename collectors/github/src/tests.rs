@@ -164,8 +164,15 @@ async fn owner_token_finds_every_member_and_repository_over_several_pages() {
     assert!(f.reason.contains("rules for the branch"), "{}", f.reason);
     assert_eq!(
         f.status,
-        S::Error,
-        "ruleset bypass actors are not visible: {}",
+        S::Pass,
+        "ruleset without bypass actors: {}",
+        f.reason
+    );
+    let f = &all[bp]["acme/ruleset-bypass"];
+    assert_eq!(f.status, S::Fail, "{}", f.reason);
+    assert!(
+        f.reason.contains("administrators are not included"),
+        "{}",
         f.reason
     );
     assert_eq!(
@@ -266,6 +273,14 @@ async fn non_owner_token_is_error_for_2fa_checks_and_pass_or_fail_for_the_rest()
     assert_eq!(
         all["github_org_owners_limited"]["acme"].status,
         Status::Pass
+    );
+    // A member cannot see the rulesets' bypass actors: unknown, so error.
+    let f = &all["github_repo_default_branch_protected"]["acme/ruleset-only"];
+    assert_eq!(
+        (f.status, f.reason_code),
+        (Status::Error, ReasonCode::GithubInsufficientPermission),
+        "{}",
+        f.reason
     );
     for check in [
         "github_repo_default_branch_protected",
@@ -436,4 +451,71 @@ fn link_header_next_is_found() {
 fn secrets_do_not_debug_print() {
     let c = Credentials::Token(Secret::new("ghp_supersecret"));
     assert!(!format!("{c:?}").contains("supersecret"));
+}
+
+#[tokio::test]
+async fn a_github_app_installation_authenticates_with_a_jwt() {
+    // A fresh RSA key from the openssl command line (installed by .ci/run).
+    let dir = std::env::temp_dir().join(format!("evident-gh-app-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("app.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pem = std::fs::read_to_string(&key).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let fake = FakeGithub::start(FakeConfig {
+        repos: 5,
+        specials: false,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let mut s = settings(&fake.url, "unused");
+    s.credentials = Credentials::App {
+        app_id: 42,
+        private_key_pem: Secret::new(pem),
+        installation_id: 7,
+    };
+    let (obs, _) = collect(&fake, s).await;
+    let all = findings(&obs.unwrap());
+    assert_eq!(all["github_org_2fa_required"]["acme"].status, Status::Pass);
+    assert_eq!(
+        all["github_org_members_2fa_enabled"]["acme"].status,
+        Status::Fail
+    );
+    let seen = fake.seen();
+    assert!(
+        seen.iter()
+            .any(|r| r == "POST /app/installations/7/access_tokens"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|r| r == "JWT accepted"));
+}
+
+#[tokio::test]
+async fn a_bad_app_key_is_a_configuration_error_without_the_key() {
+    let mut s = settings("http://127.0.0.1:9", "unused");
+    s.credentials = Credentials::App {
+        app_id: 42,
+        private_key_pem: Secret::new(
+            "-----BEGIN PRIVATE KEY-----\nnotakey\n-----END PRIVATE KEY-----\n",
+        ),
+        installation_id: 7,
+    };
+    let err = GithubCollector::new(s).collect(now()).await.unwrap_err();
+    assert!(matches!(err, GithubError::Config(_)), "{err}");
+    assert!(!err.is_transient());
+    assert!(!err.to_string().contains("notakey"));
 }
