@@ -114,7 +114,7 @@ fn github_collect_follows_pagination_over_250_repositories_and_300_members() {
     assert_eq!(status("github_org_owners_limited", "acme"), "fail");
     assert!(m["github_org_owners_limited"]["acme"].1.contains("owner-3"));
     assert_eq!(
-        status("github_repo_default_branch_protected", "acme/repo-236"),
+        status("github_repo_default_branch_protected", "acme/repo-100"),
         "pass"
     );
     assert_eq!(
