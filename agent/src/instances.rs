@@ -223,4 +223,6 @@ collector_kinds! {
     backup => Backup(crate::kinds::backup::BackupInstance),
     /// `[[collectors.webfilter]]`: DNS and proxy web filtering probes.
     webfilter => Webfilter(crate::kinds::webfilter::WebfilterInstance),
+    /// `[[collectors.github]]`: GitHub organisations.
+    github => Github(crate::kinds::github::GithubInstance),
 }

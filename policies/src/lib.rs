@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod drift;
+pub mod github;
 pub mod host;
 pub mod model;
 pub mod readiness;
@@ -24,6 +25,7 @@ pub fn checks() -> Vec<&'static Check> {
         .iter()
         .chain(backup::CHECKS)
         .chain(webfilter::CHECKS)
+        .chain(github::CHECKS)
         .collect()
 }
 

@@ -155,6 +155,57 @@ reason_codes! {
     WebfilterFilterBroken = "webfilter_filter_broken",
     /// A canary query or request got no usable answer, so whether it is blocked is unknown.
     WebfilterNoAnswer = "webfilter_no_answer",
+    // --- github: errors and plan limits ---
+    /// The GitHub token lacks the permission (or the role, e.g. organisation owner) to read this state.
+    GithubInsufficientPermission = "github_insufficient_permission",
+    /// GitHub answered 404 for the organisation, repository or endpoint, and nothing else could disambiguate it.
+    GithubNotFound = "github_not_found",
+    /// The feature is not available on the organisation's GitHub plan, so the measure is not in place.
+    GithubUnavailableOnPlan = "github_unavailable_on_plan",
+    /// GitHub answered with a server error or an unexpected status.
+    GithubApiError = "github_api_error",
+    /// A GitHub response body could not be interpreted.
+    GithubResponseMalformed = "github_response_malformed",
+    /// GitHub kept throttling the requests beyond the run's time budget.
+    GithubRateLimited = "github_rate_limited",
+
+    // --- github: organisation ---
+    /// The organisation requires two-factor authentication of its members.
+    Github2faRequired = "github_2fa_required",
+    /// The organisation does not require two-factor authentication.
+    Github2faNotRequired = "github_2fa_not_required",
+    /// No member (or outside collaborator) of the organisation has two-factor authentication disabled.
+    GithubUsers2faEnabled = "github_users_2fa_enabled",
+    /// One or more members (or outside collaborators) have two-factor authentication disabled.
+    GithubUsers2faDisabled = "github_users_2fa_disabled",
+    /// The number of organisation owners is within the configured maximum.
+    GithubOwnersWithinLimit = "github_owners_within_limit",
+    /// The organisation has more owners than the configured maximum.
+    GithubOwnersOverLimit = "github_owners_over_limit",
+
+    // --- github: repositories ---
+    /// The repository is archived (read-only), so change controls do not apply.
+    GithubRepoArchived = "github_repo_archived",
+    /// The repository has no commits (its default branch does not exist yet).
+    GithubRepoEmpty = "github_repo_empty",
+    /// The default branch is protected as required (reviews, approvals, stale reviews dismissed, admins included, force pushes and deletions blocked).
+    GithubBranchProtected = "github_branch_protected",
+    /// The default branch is not protected, or its protection lacks a required setting.
+    GithubBranchUnprotected = "github_branch_unprotected",
+    /// Secret scanning and push protection are enabled on the repository.
+    GithubSecretScanningEnabled = "github_secret_scanning_enabled",
+    /// Secret scanning or push protection is disabled on the repository.
+    GithubSecretScanningDisabled = "github_secret_scanning_disabled",
+    /// Dependabot vulnerability alerts are enabled on the repository.
+    GithubDependabotEnabled = "github_dependabot_enabled",
+    /// Dependabot vulnerability alerts are disabled on the repository.
+    GithubDependabotDisabled = "github_dependabot_disabled",
+    /// No open alert is older than the allowed age.
+    GithubAlertsWithinAge = "github_alerts_within_age",
+    /// One or more open alerts are older than the allowed age.
+    GithubAlertsOverdue = "github_alerts_overdue",
+    /// The alerts cannot exist because the feature that raises them is disabled on the repository.
+    GithubAlertsFeatureDisabled = "github_alerts_feature_disabled",
 }
 
 impl std::fmt::Display for ReasonCode {

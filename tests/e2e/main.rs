@@ -9,5 +9,6 @@ mod drift;
 mod export;
 mod pack;
 mod probes;
+mod github;
 mod support;
 mod verify_cli;

@@ -1,5 +1,6 @@
 //! One module per kind of collector: its configuration and how it collects.
 
 pub mod backup;
+pub mod github;
 pub mod host;
 pub mod webfilter;

@@ -1,0 +1,265 @@
+//! `[[collectors.github]]`: GitHub organisations (MFA of members and owners,
+//! default branch protection, secret scanning, Dependabot alerts).
+//!
+//! The collector lives in the `evident-collector-github` crate behind the
+//! default-on cargo feature `github`; a build without it still parses the
+//! configuration and reports that it cannot run it.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use evident_policies::{Observation, Target, TargetKind};
+
+use crate::config::{problem_at, Problem};
+use crate::daemon::{BoxFut, RunFailure};
+use crate::instances::Kind;
+
+crate::collector_instance! {
+    /// `[[collectors.github]]`: one or more GitHub organisations read with one credential.
+    #[cfg_attr(not(feature = "github"), allow(dead_code))]
+    pub struct GithubInstance {
+        /// Organisation logins to examine.
+        pub organisations: Vec<String>,
+        /// API base URL. Default `https://api.github.com`; `https://HOST/api/v3` for GitHub Enterprise Server.
+        pub base_url: Option<String>,
+        /// Name of the environment variable that holds a personal access token (classic or fine-grained).
+        pub token_env: Option<String>,
+        /// File that holds the token (its first line; keep it mode 0600).
+        pub token_file: Option<PathBuf>,
+        /// GitHub App id (with `app_private_key_file` and `app_installation_id`, instead of a token).
+        pub app_id: Option<u64>,
+        /// The GitHub App's private key (PEM file).
+        pub app_private_key_file: Option<PathBuf>,
+        /// The App's installation id in the organisation(s).
+        pub app_installation_id: Option<u64>,
+        /// Maximum number of organisation owners. Default: 3.
+        #[serde(default = "default_max_owners")]
+        pub max_owners: u32,
+        /// Minimum approving reviews on default branches. Default: 1.
+        #[serde(default = "default_min_approvals")]
+        pub min_approvals: u32,
+        /// Require signed commits on default branches. Default: false.
+        #[serde(default)]
+        pub require_signed_commits: bool,
+        /// Maximum age in days of an open secret scanning alert. Default: 7.
+        #[serde(default = "default_secret_alert_age")]
+        pub secret_alert_max_age_days: u32,
+        /// Maximum age in days of an open critical or high Dependabot alert. Default: 30.
+        #[serde(default = "default_dependabot_sla")]
+        pub dependabot_alert_sla_days: u32,
+    }
+}
+
+fn default_max_owners() -> u32 {
+    3
+}
+fn default_min_approvals() -> u32 {
+    1
+}
+fn default_secret_alert_age() -> u32 {
+    7
+}
+fn default_dependabot_sla() -> u32 {
+    30
+}
+
+/// The sources of the GitHub collector (also when it is not compiled in).
+const SOURCES: &[&str] = &["github.org", "github.repositories"];
+
+impl GithubInstance {
+    fn credential_sources(&self) -> usize {
+        usize::from(self.token_env.is_some())
+            + usize::from(self.token_file.is_some())
+            + usize::from(
+                self.app_id.is_some()
+                    || self.app_private_key_file.is_some()
+                    || self.app_installation_id.is_some(),
+            )
+    }
+}
+
+impl Kind for GithubInstance {
+    const KIND: &'static str = "github";
+
+    fn sources(&self) -> &'static [&'static str] {
+        SOURCES
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Organisation,
+            id: self.organisations.join(","),
+        }
+    }
+
+    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
+        let mut problem = |m: &str| problems.push(problem_at(text, Some(span.clone()), m));
+        if !cfg!(feature = "github") {
+            problem("this build of evident has no GitHub support (cargo feature `github`)");
+        }
+        if self.organisations.is_empty() || self.organisations.iter().any(|o| o.trim().is_empty()) {
+            problem("organisations must list at least one organisation login");
+        }
+        match self.credential_sources() {
+            0 => problem("set one credential: token_env, token_file, or app_id with app_private_key_file and app_installation_id"),
+            1 => {}
+            _ => problem("set only one credential: token_env, token_file, or the app_* fields"),
+        }
+        if (self.app_id.is_some()
+            || self.app_private_key_file.is_some()
+            || self.app_installation_id.is_some())
+            && !(self.app_id.is_some()
+                && self.app_private_key_file.is_some()
+                && self.app_installation_id.is_some())
+        {
+            problem(
+                "a GitHub App needs all of app_id, app_private_key_file and app_installation_id",
+            );
+        }
+        if let Some(env) = &self.token_env {
+            if env.is_empty() || env.contains('=') {
+                problem("token_env must be the NAME of an environment variable (never the token itself)");
+            }
+            if env.starts_with("ghp_") || env.starts_with("github_pat_") {
+                problem("token_env looks like a token; set it to the name of the environment variable that holds the token");
+            }
+        }
+        for (key, path) in [
+            ("token_file", &self.token_file),
+            ("app_private_key_file", &self.app_private_key_file),
+        ] {
+            if let Some(p) = path {
+                if !p.is_absolute() {
+                    problem(&format!(
+                        "{key} {:?} must be an absolute path",
+                        p.display().to_string()
+                    ));
+                }
+            }
+        }
+        if let Some(u) = &self.base_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                problem(&format!(
+                    "base_url {u:?} must start with https:// (or http:// for a local test server)"
+                ));
+            }
+        }
+    }
+
+    fn collect(&self, now: DateTime<Utc>) -> BoxFut<Result<Vec<Observation>, RunFailure>> {
+        imp::collect(self, now)
+    }
+}
+
+#[cfg(feature = "github")]
+mod imp {
+    use super::*;
+    use evident_collector_github::{Credentials, GithubCollector, GithubSettings, Secret};
+    use std::time::Duration;
+
+    fn fail(message: String) -> RunFailure {
+        RunFailure {
+            transient: false,
+            message,
+        }
+    }
+
+    /// Read the credential; errors name where it was looked for, never its value.
+    fn credentials(i: &GithubInstance) -> Result<Credentials, RunFailure> {
+        if let Some(env) = &i.token_env {
+            let t = std::env::var(env).map_err(|_| {
+                fail(format!(
+                    "GitHub token: environment variable {env} is not set (or not UTF-8)"
+                ))
+            })?;
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(fail(format!(
+                    "GitHub token: environment variable {env} is empty"
+                )));
+            }
+            return Ok(Credentials::Token(Secret::new(t)));
+        }
+        if let Some(path) = &i.token_file {
+            let t = std::fs::read_to_string(path).map_err(|e| {
+                fail(format!(
+                    "GitHub token file {}: {}",
+                    path.display(),
+                    e.kind()
+                ))
+            })?;
+            let t = t.lines().next().unwrap_or_default().trim();
+            if t.is_empty() {
+                return Err(fail(format!(
+                    "GitHub token file {} is empty",
+                    path.display()
+                )));
+            }
+            return Ok(Credentials::Token(Secret::new(t)));
+        }
+        match (i.app_id, &i.app_private_key_file, i.app_installation_id) {
+            (Some(app_id), Some(path), Some(installation_id)) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    fail(format!(
+                        "GitHub App private key {}: {}",
+                        path.display(),
+                        e.kind()
+                    ))
+                })?;
+                Ok(Credentials::App {
+                    app_id,
+                    private_key_pem: Secret::new(pem),
+                    installation_id,
+                })
+            }
+            _ => Err(fail("no GitHub credential configured".into())),
+        }
+    }
+
+    pub(super) fn collect(
+        i: &GithubInstance,
+        now: DateTime<Utc>,
+    ) -> BoxFut<Result<Vec<Observation>, RunFailure>> {
+        let creds = credentials(i);
+        let settings = creds.map(|credentials| GithubSettings {
+            base_url: i
+                .base_url
+                .clone()
+                .unwrap_or_else(|| evident_collector_github::DEFAULT_BASE_URL.to_string()),
+            credentials,
+            organisations: i.organisations.clone(),
+            max_owners: i.max_owners,
+            min_approvals: i.min_approvals,
+            require_signed_commits: i.require_signed_commits,
+            secret_alert_max_age_days: i.secret_alert_max_age_days,
+            dependabot_alert_sla_days: i.dependabot_alert_sla_days,
+            time_budget: Duration::from_secs(i.timeout_seconds),
+        });
+        Box::pin(async move {
+            let collector = GithubCollector::new(settings?);
+            collector.collect(now).await.map_err(|e| RunFailure {
+                transient: e.is_transient(),
+                message: e.to_string(),
+            })
+        })
+    }
+}
+
+#[cfg(not(feature = "github"))]
+mod imp {
+    use super::*;
+
+    pub(super) fn collect(
+        _: &GithubInstance,
+        _: DateTime<Utc>,
+    ) -> BoxFut<Result<Vec<Observation>, RunFailure>> {
+        Box::pin(async {
+            Err(RunFailure {
+                transient: false,
+                message: "this build of evident has no GitHub support (cargo feature `github`)"
+                    .into(),
+            })
+        })
+    }
+}
