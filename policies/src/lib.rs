@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod dlp;
 pub mod host;
 pub mod model;
 pub mod reason;
@@ -16,7 +17,7 @@ pub use reason::ReasonCode;
 
 /// Every check this build knows, in a stable order.
 pub fn checks() -> Vec<&'static Check> {
-    host::CHECKS.iter().collect()
+    host::CHECKS.iter().chain(dlp::CHECKS).collect()
 }
 
 /// Look a check up by id.

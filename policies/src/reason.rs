@@ -123,6 +123,14 @@ reason_codes! {
     MalwareSignaturesUnknown = "malware_signatures_unknown",
     /// No malware protection engine is running.
     MalwareProtectionAbsent = "malware_protection_absent",
+
+    // --- data leakage prevention ---
+    /// The DLP scan found no secret or personal data beyond the baseline and the allowlist.
+    DlpNothingNew = "dlp_nothing_new",
+    /// The DLP scan found secrets or personal data not accepted by the baseline or the allowlist.
+    DlpNewFindings = "dlp_new_findings",
+    /// Part of the location could not be scanned (unreadable files, git failure), so the scan proves nothing.
+    DlpScanIncomplete = "dlp_scan_incomplete",
 }
 
 impl std::fmt::Display for ReasonCode {
