@@ -619,3 +619,11 @@ pub fn status(ctx: &Context) -> anyhow::Result<u8> {
     }
     Ok(EXIT_OK)
 }
+
+/// `evident scan`.
+pub fn scan(ctx: &Context, args: &crate::scan::ScanArgs) -> anyhow::Result<u8> {
+    crate::scan::run(args, ctx.format, || {
+        let cfg = ctx.config()?;
+        Ok(ctx.data_dir(&cfg))
+    })
+}

@@ -219,4 +219,6 @@ macro_rules! collector_kinds {
 collector_kinds! {
     /// `[[collectors.host]]`: the Linux machine the agent runs on.
     host => Host(crate::kinds::host::HostInstance),
+    /// `[[collectors.dlp]]`: secrets and personal data in file trees and git histories.
+    dlp => Dlp(crate::kinds::dlp::DlpInstance),
 }

@@ -12,6 +12,7 @@ mod instances;
 mod kinds;
 mod paths;
 mod report;
+mod scan;
 mod schedule;
 mod service;
 
@@ -70,6 +71,8 @@ pub enum Format {
     Csv,
     /// A Markdown table.
     Markdown,
+    /// SARIF 2.1.0 (`evident scan` only).
+    Sarif,
 }
 
 /// Log formats.
@@ -151,6 +154,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Scan files and git histories for secrets and personal data (A.8.12),
+    /// ad hoc: nothing is recorded. Exit 3 when something is found, 1 when
+    /// part of the scan failed.
+    Scan(scan::ScanArgs),
     /// Manage the agent's signing key.
     Key {
         #[command(subcommand)]
@@ -229,5 +236,6 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Key {
             action: KeyAction::Export,
         } => commands::key_export(&ctx),
+        Command::Scan(args) => commands::scan(&ctx, args),
     }
 }

@@ -307,7 +307,12 @@ impl Scanner {
 }
 
 /// Read until `buf` holds `want` bytes or the reader ends; true at the end.
-fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, want: usize, total: &mut u64) -> std::io::Result<bool> {
+fn fill<R: Read>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    want: usize,
+    total: &mut u64,
+) -> std::io::Result<bool> {
     while buf.len() < want {
         let old = buf.len();
         let grow = (want - old).min(1 << 20);
@@ -336,7 +341,13 @@ fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>, want: usize, total: &mut u64) -> 
 pub fn redact(value: &[u8]) -> String {
     let printable = |b: &[u8]| -> String {
         b.iter()
-            .map(|&c| if c.is_ascii_graphic() { char::from(c) } else { '?' })
+            .map(|&c| {
+                if c.is_ascii_graphic() {
+                    char::from(c)
+                } else {
+                    '?'
+                }
+            })
             .collect()
     };
     let n = value.len();

@@ -32,8 +32,7 @@ impl Fingerprinter {
                 "the fingerprint key must have at least {MIN_KEY_LEN} bytes"
             )));
         }
-        let mac = Hmac::<Sha256>::new_from_slice(key)
-            .map_err(|e| DlpError::Key(e.to_string()))?;
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| DlpError::Key(e.to_string()))?;
         Ok(Fingerprinter { mac })
     }
 

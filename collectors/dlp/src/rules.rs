@@ -147,7 +147,12 @@ pub fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>, DlpError> {
                 message: format!("rule id {:?} appears twice", r.id),
             });
         }
-        if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if r.id.is_empty()
+            || !r
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(DlpError::Rules {
                 origin: origin.to_string(),
                 message: format!("rule id {:?} must be ASCII letters, digits, - or _", r.id),

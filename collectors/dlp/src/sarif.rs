@@ -40,7 +40,7 @@ pub fn to_sarif(report: &ScanReport, scanner: &Scanner, tool_version: &str) -> V
                 "message": { "text": format!("{what}: value {} (redacted)", f.preview) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&f.path), "uriBaseId": "SCANROOT" },
+                        "artifactLocation": { "uri": uri(&f.root, &f.path) },
                         "region": { "startLine": f.line },
                     },
                 }],
@@ -90,10 +90,16 @@ fn level(s: RuleSeverity) -> &'static str {
     }
 }
 
-/// A relative URI reference for a path (percent-encoding what URIs forbid).
-fn uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
+/// A URI for a path under a root: `file:///…` when absolute, else a
+/// relative reference (percent-encoding what URIs forbid).
+fn uri(root: &str, path: &str) -> String {
+    let full = std::path::Path::new(root).join(path);
+    let full = full.to_string_lossy();
+    let mut out = String::with_capacity(full.len() + 8);
+    if full.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in full.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
                 out.push(char::from(b))

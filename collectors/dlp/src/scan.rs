@@ -18,8 +18,8 @@ use crate::DlpError;
 
 /// File extensions of archives and compressed files (skipped unless asked).
 pub const ARCHIVE_EXTENSIONS: &[&str] = &[
-    "zip", "jar", "war", "ear", "apk", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar",
-    "whl", "egg", "crate", "deb", "rpm",
+    "zip", "jar", "war", "ear", "apk", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "whl",
+    "egg", "crate", "deb", "rpm",
 ];
 
 /// Options of a scan.
@@ -163,7 +163,13 @@ impl Scan<'_> {
             })
     }
 
-    fn to_findings(&self, hits: Vec<Hit>, root: &str, path: &str, commit: Option<&str>) -> Vec<Finding> {
+    fn to_findings(
+        &self,
+        hits: Vec<Hit>,
+        root: &str,
+        path: &str,
+        commit: Option<&str>,
+    ) -> Vec<Finding> {
         hits.into_iter()
             .map(|h| {
                 let (class, severity) = self.scanner.class_of(h.rule);
@@ -183,7 +189,12 @@ impl Scan<'_> {
     }
 
     /// Scan file trees and the git history of repositories.
-    pub fn run(&self, trees: &[PathBuf], repos: &[PathBuf], progress: Option<Progress<'_>>) -> ScanReport {
+    pub fn run(
+        &self,
+        trees: &[PathBuf],
+        repos: &[PathBuf],
+        progress: Option<Progress<'_>>,
+    ) -> ScanReport {
         let bytes = AtomicU64::new(0);
         let acc = Mutex::new(Acc::default());
         for root in trees {
@@ -228,7 +239,8 @@ impl Scan<'_> {
             }
         }
         findings.sort_by(|a, b| {
-            (&a.root, &a.path, a.line, &a.rule_id, &a.commit).cmp(&(&b.root, &b.path, b.line, &b.rule_id, &b.commit))
+            (&a.root, &a.path, a.line, &a.rule_id, &a.commit)
+                .cmp(&(&b.root, &b.path, b.line, &b.rule_id, &b.commit))
         });
         let mut errors = acc.errors;
         errors.sort_by(|a, b| a.path.cmp(&b.path));
@@ -239,12 +251,23 @@ impl Scan<'_> {
         }
     }
 
-    fn tree(&self, root: &Path, acc: &Mutex<Acc>, bytes: &AtomicU64, progress: Option<Progress<'_>>) -> Result<(), DlpError> {
+    fn tree(
+        &self,
+        root: &Path,
+        acc: &Mutex<Acc>,
+        bytes: &AtomicU64,
+        progress: Option<Progress<'_>>,
+    ) -> Result<(), DlpError> {
         let meta = std::fs::metadata(root).map_err(|e| DlpError::Io {
             path: root.display().to_string(),
             message: e.to_string(),
         })?;
-        let root_s = root.display().to_string();
+        let is_file_root = meta.is_file();
+        // A single file is reported by its name under its directory.
+        let root_s = match (is_file_root, root.parent()) {
+            (true, Some(parent)) => parent.display().to_string(),
+            _ => root.display().to_string(),
+        };
         let mut wb = ignore::WalkBuilder::new(root);
         wb.standard_filters(false)
             .follow_links(false)
@@ -254,11 +277,14 @@ impl Scan<'_> {
                 self.options.threads
             });
         if self.options.respect_gitignore {
-            wb.git_ignore(true).git_exclude(true).ignore(true).parents(true).require_git(false);
+            wb.git_ignore(true)
+                .git_exclude(true)
+                .ignore(true)
+                .parents(true)
+                .require_git(false);
         }
         // Git history is scanned separately; the object store is compressed.
         wb.filter_entry(|e| e.file_name() != ".git");
-        let is_file_root = meta.is_file();
         wb.build_parallel().run(|| {
             Box::new(|entry| {
                 let entry = match entry {
@@ -276,9 +302,13 @@ impl Scan<'_> {
                 }
                 let path = entry.path();
                 let rel = if is_file_root {
-                    path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                    path.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
                 } else {
-                    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+                    path.strip_prefix(root)
+                        .unwrap_or(path)
+                        .to_string_lossy()
+                        .into_owned()
                 };
                 self.file(path, &rel, &root_s, acc, bytes, progress);
                 ignore::WalkState::Continue
@@ -287,7 +317,15 @@ impl Scan<'_> {
         Ok(())
     }
 
-    fn file(&self, path: &Path, rel: &str, root: &str, acc: &Mutex<Acc>, bytes: &AtomicU64, progress: Option<Progress<'_>>) {
+    fn file(
+        &self,
+        path: &Path,
+        rel: &str,
+        root: &str,
+        acc: &Mutex<Acc>,
+        bytes: &AtomicU64,
+        progress: Option<Progress<'_>>,
+    ) {
         let err = |e: std::io::Error| ScanError {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -324,7 +362,13 @@ impl Scan<'_> {
         }
     }
 
-    fn git(&self, repo: &Path, acc: &Mutex<Acc>, bytes: &AtomicU64, progress: Option<Progress<'_>>) -> Result<(), DlpError> {
+    fn git(
+        &self,
+        repo: &Path,
+        acc: &Mutex<Acc>,
+        bytes: &AtomicU64,
+        progress: Option<Progress<'_>>,
+    ) -> Result<(), DlpError> {
         let repo_s = repo.display().to_string();
         let blobs = introducing_commits(repo)?;
         if blobs.is_empty() {
@@ -404,7 +448,13 @@ impl Scan<'_> {
             return Err(git_err(repo, &e));
         }
         if !out.status.success() {
-            return Err(git_err(repo, &format!("git cat-file failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(git_err(
+                repo,
+                &format!(
+                    "git cat-file failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
         }
         match wrote {
             Ok(Ok(())) => Ok(()),
@@ -495,7 +545,11 @@ pub fn introducing_commits(repo: &Path) -> Result<HashMap<String, (String, Strin
             if parts.len() >= 5 {
                 let (new_mode, new_oid) = (parts[1], parts[3]);
                 let added = !new_oid.bytes().all(|b| b == b'0') && new_mode != "160000";
-                pending = Some(if added { new_oid.to_string() } else { String::new() });
+                pending = Some(if added {
+                    new_oid.to_string()
+                } else {
+                    String::new()
+                });
                 if !added {
                     pending = Some(String::new());
                 }
@@ -515,7 +569,10 @@ pub fn introducing_commits(repo: &Path) -> Result<HashMap<String, (String, Strin
     if !out.status.success() {
         return Err(git_err(
             repo,
-            &format!("git log failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            &format!(
+                "git log failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
         ));
     }
     Ok(map)
@@ -553,7 +610,10 @@ impl<R: BufRead> Iterator for BlobReader<R> {
         let parts: Vec<&str> = header.trim_end().split(' ').collect();
         if parts.len() != 3 {
             self.failed = Some(());
-            return Some(Err(format!("unexpected git cat-file header {:?}", header.trim_end())));
+            return Some(Err(format!(
+                "unexpected git cat-file header {:?}",
+                header.trim_end()
+            )));
         }
         let oid = parts[0].to_string();
         let Ok(size) = parts[2].parse::<u64>() else {

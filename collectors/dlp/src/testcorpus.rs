@@ -60,7 +60,10 @@ const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 fn b64url(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(char::from(B64URL[((n >> (18 - 6 * i)) & 63) as usize]));
@@ -134,7 +137,11 @@ pub fn generate(seed: u64) -> Corpus {
     for n in 0..3 {
         let mut file: Vec<String> = Vec::new();
         let path = format!("src/module{n}/settings.env");
-        let plant = |file: &mut Vec<String>, c: &mut Corpus, rule: &'static str, line: String, value: String| {
+        let plant = |file: &mut Vec<String>,
+                     c: &mut Corpus,
+                     rule: &'static str,
+                     line: String,
+                     value: String| {
             file.push(noise[file.len() % noise.len()].to_string());
             file.push(line);
             c.planted.push(Planted {
@@ -145,11 +152,29 @@ pub fn generate(seed: u64) -> Corpus {
             });
         };
         let key_id = format!("AKIA{}", rng.pick(AWS_ID, 16));
-        plant(&mut file, &mut c, "aws-access-key-id", format!("aws_access_key_id = {key_id}"), key_id);
+        plant(
+            &mut file,
+            &mut c,
+            "aws-access-key-id",
+            format!("aws_access_key_id = {key_id}"),
+            key_id,
+        );
         let secret = rng.pick(B64, 40);
-        plant(&mut file, &mut c, "aws-secret-access-key", format!("aws_secret_access_key = {secret}"), secret);
+        plant(
+            &mut file,
+            &mut c,
+            "aws-secret-access-key",
+            format!("aws_secret_access_key = {secret}"),
+            secret,
+        );
         let v = format!("ghp_{}", rng.pick(ALNUM, 36));
-        plant(&mut file, &mut c, "github-token", format!("GITHUB_TOKEN={v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "github-token",
+            format!("GITHUB_TOKEN={v}"),
+            v,
+        );
         let v = format!("glpat-{}", rng.pick(ALNUM, 20));
         plant(&mut file, &mut c, "gitlab-token", format!("gitlab: {v}"), v);
         let v = format!(
@@ -158,30 +183,90 @@ pub fn generate(seed: u64) -> Corpus {
             rng.pick(b"0123456789", 12),
             rng.pick(ALNUM, 24)
         );
-        plant(&mut file, &mut c, "slack-token", format!("slack_bot = \"{v}\""), v);
+        plant(
+            &mut file,
+            &mut c,
+            "slack-token",
+            format!("slack_bot = \"{v}\""),
+            v,
+        );
         let v = format!(
             "T{}/B{}/{}",
             rng.pick(UPPER_DIGITS, 8),
             rng.pick(UPPER_DIGITS, 10),
             rng.pick(ALNUM, 24)
         );
-        plant(&mut file, &mut c, "slack-webhook", format!("hook: https://hooks.slack.com/services/{v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "slack-webhook",
+            format!("hook: https://hooks.slack.com/services/{v}"),
+            v,
+        );
         let v = format!("sk_live_{}", rng.pick(ALNUM, 24));
-        plant(&mut file, &mut c, "stripe-secret-key", format!("stripe.api_base = 1; STRIPE = '{v}'"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "stripe-secret-key",
+            format!("stripe.api_base = 1; STRIPE = '{v}'"),
+            v,
+        );
         let v = format!("npm_{}", rng.pick(ALNUM, 36));
-        plant(&mut file, &mut c, "npm-token", format!("//registry.npmjs.org/:_authToken={v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "npm-token",
+            format!("//registry.npmjs.org/:_authToken={v}"),
+            v,
+        );
         let v = format!("pypi-AgEIcHlwaS5vcmc{}", rng.pick(B64URL, 70));
-        plant(&mut file, &mut c, "pypi-token", format!("password = {v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "pypi-token",
+            format!("password = {v}"),
+            v,
+        );
         let v = format!("SG.{}.{}", rng.pick(B64URL, 22), rng.pick(B64URL, 43));
-        plant(&mut file, &mut c, "sendgrid-api-key", format!("SENDGRID={v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "sendgrid-api-key",
+            format!("SENDGRID={v}"),
+            v,
+        );
         let v = format!("SK{}", rng.pick(HEX, 32));
-        plant(&mut file, &mut c, "twilio-api-key", format!("TWILIO_API_KEY={v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "twilio-api-key",
+            format!("TWILIO_API_KEY={v}"),
+            v,
+        );
         let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = b64url(format!(r#"{{"sub":"{}","iat":1700000000}}"#, rng.pick(HEX, 12)).as_bytes());
+        let payload =
+            b64url(format!(r#"{{"sub":"{}","iat":1700000000}}"#, rng.pick(HEX, 12)).as_bytes());
         let v = format!("{header}.{payload}.{}", rng.pick(B64URL, 43));
-        plant(&mut file, &mut c, "jwt", format!("Authorization: Bearer {v}"), v);
-        let v = format!("{}#{}!{}", rng.pick(ALNUM, 8), rng.pick(ALNUM, 6), rng.pick(ALNUM, 6));
-        plant(&mut file, &mut c, "generic-secret-assignment", format!("db_password = \"{v}\""), v);
+        plant(
+            &mut file,
+            &mut c,
+            "jwt",
+            format!("Authorization: Bearer {v}"),
+            v,
+        );
+        let v = format!(
+            "{}#{}!{}",
+            rng.pick(ALNUM, 8),
+            rng.pick(ALNUM, 6),
+            rng.pick(ALNUM, 6)
+        );
+        plant(
+            &mut file,
+            &mut c,
+            "generic-secret-assignment",
+            format!("db_password = \"{v}\""),
+            v,
+        );
         let v = format!("{}==", rng.pick(B64, 86));
         plant(
             &mut file,
@@ -193,17 +278,45 @@ pub fn generate(seed: u64) -> Corpus {
         // Personal data.
         let d = card(&mut rng, "4", 16);
         let v = group(&d, " ", &[4, 4, 4, 4]);
-        plant(&mut file, &mut c, "payment-card-number", format!("card: {v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "payment-card-number",
+            format!("card: {v}"),
+            v,
+        );
         let d = card(&mut rng, "54", 16);
         let v = group(&d, "-", &[4, 4, 4, 4]);
-        plant(&mut file, &mut c, "payment-card-number", format!("mc={v};"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "payment-card-number",
+            format!("mc={v};"),
+            v,
+        );
         let d = card(&mut rng, "37", 15);
         let v = group(&d, "", &[15]);
-        plant(&mut file, &mut c, "payment-card-number", format!("amex {v}"), v);
+        plant(
+            &mut file,
+            &mut c,
+            "payment-card-number",
+            format!("amex {v}"),
+            v,
+        );
         let v = iban_de(&mut rng);
         plant(&mut file, &mut c, "iban", format!("IBAN: {v}"), v);
-        let v = format!("{}.{}@corp-mail.de", rng.pick(b"abcdefghij", 5), rng.pick(b"klmnopqrst", 6));
-        plant(&mut file, &mut c, "email-address", format!("contact <{v}>"), v);
+        let v = format!(
+            "{}.{}@corp-mail.de",
+            rng.pick(b"abcdefghij", 5),
+            rng.pick(b"klmnopqrst", 6)
+        );
+        plant(
+            &mut file,
+            &mut c,
+            "email-address",
+            format!("contact <{v}>"),
+            v,
+        );
         let area = 100 + rng.next() % 500; // 100..=599: issued range
         let grp = 1 + rng.next() % 99;
         let serial = 1 + rng.next() % 9999;
@@ -217,7 +330,10 @@ pub fn generate(seed: u64) -> Corpus {
         let path = format!("keys/id_rsa_{n}");
         c.files.push((
             path.clone(),
-            format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n", body.join("\n")),
+            format!(
+                "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+                body.join("\n")
+            ),
         ));
         c.planted.push(Planted {
             rule_id: "private-key",
@@ -229,7 +345,10 @@ pub fn generate(seed: u64) -> Corpus {
         let path = format!("keys/id_ed25519_{n}");
         c.files.push((
             path.clone(),
-            format!("\n-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n", body.join("\n")),
+            format!(
+                "\n-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                body.join("\n")
+            ),
         ));
         c.planted.push(Planted {
             rule_id: "private-key",
@@ -259,7 +378,11 @@ pub fn generate(seed: u64) -> Corpus {
     let mut invalid = valid.clone();
     invalid[15] = (invalid[15] + 1) % 10;
     let iban = iban_de(&mut rng);
-    let bad_iban = format!("DE{:02}{}", (iban[2..4].parse::<u32>().unwrap_or(0) + 1) % 100, &iban[4..]);
+    let bad_iban = format!(
+        "DE{:02}{}",
+        (iban[2..4].parse::<u32>().unwrap_or(0) + 1) % 100,
+        &iban[4..]
+    );
     let decoys = vec![
         "AKIAXXXXXXXXXXXXXXXX".to_string(),
         "AKIAIOSFODNN7EXAMPLE".to_string(),
@@ -309,7 +432,8 @@ pub fn generate(seed: u64) -> Corpus {
         "order id 4539148803436468 shipped; phone 0049 30 1234567".to_string(),
     ];
     doc.extend(noise.iter().map(|s| s.to_string()));
-    c.files.push(("docs/EXAMPLES.md".to_string(), doc.join("\n") + "\n"));
+    c.files
+        .push(("docs/EXAMPLES.md".to_string(), doc.join("\n") + "\n"));
     c.decoys = decoys;
     c
 }

@@ -67,7 +67,10 @@ fn labelled_corpus_precision_and_recall_per_detector_class() {
         per.entry(g.0.clone()).or_default().1 += 1;
     }
     let mut by_class: BTreeMap<&str, (u32, u32, u32)> = BTreeMap::new();
-    println!("{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}", "detector", "tp", "fp", "fn", "precision", "recall");
+    println!(
+        "{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}",
+        "detector", "tp", "fp", "fn", "precision", "recall"
+    );
     for (id, (tp, fp, fne)) in &per {
         let p = f64::from(*tp) / f64::from((tp + fp).max(1));
         let r = f64::from(*tp) / f64::from((tp + fne).max(1));
@@ -106,7 +109,11 @@ fn same_secret_twice_same_fingerprint_and_preview_is_short() {
     std::fs::write(dir.path().join("a.txt"), format!("t = {token}\n")).unwrap();
     std::fs::write(dir.path().join("b.txt"), format!("\n\nother {token}\n")).unwrap();
     let report = scan(&scanner(), &[dir.path()], &[]);
-    let f: Vec<&Finding> = report.findings.iter().filter(|f| f.rule_id == "github-token").collect();
+    let f: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "github-token")
+        .collect();
     assert_eq!(f.len(), 2, "{:?}", report.findings);
     assert_eq!(f[0].fingerprint, f[1].fingerprint);
     assert_eq!((f[0].line, f[1].line), (1, 3));
@@ -117,9 +124,17 @@ fn same_secret_twice_same_fingerprint_and_preview_is_short() {
 fn binaries_large_files_and_archives_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
-    std::fs::write(dir.path().join("bin"), [b"\0\x01".as_slice(), token.as_bytes()].concat()).unwrap();
+    std::fs::write(
+        dir.path().join("bin"),
+        [b"\0\x01".as_slice(), token.as_bytes()].concat(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("x.zip"), token).unwrap();
-    std::fs::write(dir.path().join("big.txt"), format!("{token}\n{}", "a".repeat(2000))).unwrap();
+    std::fs::write(
+        dir.path().join("big.txt"),
+        format!("{token}\n{}", "a".repeat(2000)),
+    )
+    .unwrap();
     let sc = scanner();
     let s = Scan {
         scanner: &sc,
@@ -132,7 +147,14 @@ fn binaries_large_files_and_archives_are_skipped_and_counted() {
     };
     let r = s.run(&[dir.path().to_path_buf()], &[], None);
     assert!(r.findings.is_empty(), "{:?}", r.findings);
-    assert_eq!((r.stats.skipped_binary, r.stats.skipped_archive, r.stats.skipped_size), (1, 1, 1));
+    assert_eq!(
+        (
+            r.stats.skipped_binary,
+            r.stats.skipped_archive,
+            r.stats.skipped_size
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -160,11 +182,22 @@ fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -194,7 +227,11 @@ fn secret_committed_then_deleted_is_found_with_its_commit() {
     let sc = scanner();
     let tree = scan(&sc, &[], &[repo]);
     assert!(tree.errors.is_empty(), "{:?}", tree.errors);
-    let f: Vec<&Finding> = tree.findings.iter().filter(|f| f.rule_id == "gitlab-token").collect();
+    let f: Vec<&Finding> = tree
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "gitlab-token")
+        .collect();
     assert_eq!(f.len(), 1, "{:?}", tree.findings);
     assert_eq!(f[0].commit.as_deref(), Some(introduced.as_str()));
     assert_eq!((f[0].path.as_str(), f[0].line), ("conf/ci.yml", 2));
@@ -225,7 +262,11 @@ fn allowlist_and_baseline_suppress() {
     assert!(again.findings.is_empty());
     assert_eq!(again.stats.baselined, all.findings.len() as u64);
     // A new secret is new.
-    std::fs::write(dir.path().join("new.txt"), "t ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4\n").unwrap();
+    std::fs::write(
+        dir.path().join("new.txt"),
+        "t ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4\n",
+    )
+    .unwrap();
     let again = s.run(&[dir.path().to_path_buf()], &[], None);
     assert_eq!(again.findings.len(), 1);
 

@@ -37,9 +37,23 @@ pub fn check(v: Validator, value: &[u8]) -> bool {
 
 /// Words that mark a value as a placeholder or documentation example.
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "example", "sample", "placeholder", "changeme", "change_me", "your_", "your-", "yourkey",
-    "xxxxxx", "dummy", "redacted", "insert_", "replace_me", "abcdefghij", "1234567890",
-    "0123456789", "fake",
+    "example",
+    "sample",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "your_",
+    "your-",
+    "yourkey",
+    "xxxxxx",
+    "dummy",
+    "redacted",
+    "insert_",
+    "replace_me",
+    "abcdefghij",
+    "1234567890",
+    "0123456789",
+    "fake",
 ];
 
 /// A placeholder: template markers, placeholder words, or a value whose
@@ -143,18 +157,19 @@ pub fn payment_card(value: &[u8]) -> bool {
     let len = d.len();
     let prefix = |n: usize| -> u32 { d.iter().take(n).fold(0, |a, &x| a * 10 + u32::from(x)) };
     let issuer_ok = match d.first() {
-        Some(4) => matches!(len, 13 | 16 | 19),                           // Visa
-        Some(5) => (51..=55).contains(&prefix(2)) && len == 16,           // Mastercard
-        Some(2) => (2221..=2720).contains(&prefix(4)) && len == 16,       // Mastercard 2-series
+        Some(4) => matches!(len, 13 | 16 | 19), // Visa
+        Some(5) => (51..=55).contains(&prefix(2)) && len == 16, // Mastercard
+        Some(2) => (2221..=2720).contains(&prefix(4)) && len == 16, // Mastercard 2-series
         Some(3) => {
             (matches!(prefix(2), 34 | 37) && len == 15)                   // American Express
                 || ((3528..=3589).contains(&prefix(4)) && (16..=19).contains(&len)) // JCB
-                || ((300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39)) && len == 14 // Diners
+                || ((300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39)) && len == 14
+            // Diners
         }
         Some(6) => {
             (prefix(4) == 6011 || prefix(2) == 65 || (644..=649).contains(&prefix(3)))
                 && (16..=19).contains(&len)                               // Discover
-                || (prefix(2) == 62 && (16..=19).contains(&len))          // UnionPay
+                || (prefix(2) == 62 && (16..=19).contains(&len)) // UnionPay
         }
         _ => false,
     };
@@ -178,16 +193,75 @@ pub fn payment_card(value: &[u8]) -> bool {
 
 /// IBAN lengths by country (ISO 13616 registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-    ("BG", 22), ("BH", 22), ("BR", 29), ("CH", 21), ("CR", 22), ("CY", 28), ("CZ", 24),
-    ("DE", 22), ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24), ("FI", 18),
-    ("FO", 18), ("FR", 27), ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27),
-    ("GT", 28), ("HR", 21), ("HU", 28), ("IE", 22), ("IL", 23), ("IS", 26), ("IT", 27),
-    ("JO", 30), ("KW", 30), ("KZ", 20), ("LB", 28), ("LI", 21), ("LT", 20), ("LU", 20),
-    ("LV", 21), ("MC", 27), ("MD", 24), ("ME", 22), ("MK", 19), ("MR", 27), ("MT", 31),
-    ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24), ("PL", 28), ("PS", 29), ("PT", 25),
-    ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24), ("SE", 24), ("SI", 19), ("SK", 24),
-    ("SM", 27), ("TN", 24), ("TR", 26), ("UA", 29), ("VG", 24), ("XK", 20),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 /// IBANs printed as examples in standards and bank documentation.
@@ -223,7 +297,11 @@ pub fn iban(value: &[u8]) -> bool {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -239,8 +317,19 @@ const RESERVED_DOMAINS: &[&str] = &[
     "gserviceaccount.com",
 ];
 const RESERVED_TLDS: &[&str] = &[
-    "test", "example", "invalid", "localhost", "local", "png", "jpg", "jpeg", "gif", "svg",
-    "webp", "css", "js",
+    "test",
+    "example",
+    "invalid",
+    "localhost",
+    "local",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "svg",
+    "webp",
+    "css",
+    "js",
 ];
 
 /// E-mail address outside reserved documentation domains.
@@ -317,11 +406,13 @@ pub fn jwt(value: &[u8]) -> bool {
     else {
         return false;
     };
-    let payload_ok = parts
-        .next()
-        .and_then(b64url_decode)
-        .is_some_and(|p| serde_json::from_slice::<serde_json::Value>(&p).is_ok_and(|v| v.is_object()));
-    payload_ok && h.get("alg").and_then(|a| a.as_str()).is_some_and(|a| a != "none")
+    let payload_ok = parts.next().and_then(b64url_decode).is_some_and(|p| {
+        serde_json::from_slice::<serde_json::Value>(&p).is_ok_and(|v| v.is_object())
+    });
+    payload_ok
+        && h.get("alg")
+            .and_then(|a| a.as_str())
+            .is_some_and(|a| a != "none")
 }
 
 #[cfg(test)]
