@@ -511,8 +511,9 @@ pub fn introducing_commits(repo: &Path) -> Result<HashMap<String, (String, Strin
     let mut r = BufReader::new(stdout);
     let mut commit = String::new();
     let mut field = Vec::new();
-    // With -z: "commit <sha>\n" then raw entries ":<modes> <oids> <status>\0<path>\0".
-    let mut pending: Option<String> = None;
+    // With -z: "commit <sha>\n" then raw entries, each
+    // ":<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0".
+    let mut path_of: Option<Option<String>> = None;
     loop {
         field.clear();
         let n = r
@@ -526,13 +527,15 @@ pub fn introducing_commits(repo: &Path) -> Result<HashMap<String, (String, Strin
         }
         let text = String::from_utf8_lossy(&field);
         let text = text.trim_start_matches('\n');
-        if let Some(oid) = pending.take() {
-            if !map.contains_key(&oid) {
-                map.insert(oid, (commit.clone(), text.to_string()));
+        // The field after a raw entry is its path.
+        if let Some(added) = path_of.take() {
+            if let Some(oid) = added {
+                map.entry(oid)
+                    .or_insert_with(|| (commit.clone(), text.to_string()));
             }
             continue;
         }
-        // A commit header may be followed by the first raw entry in the same field.
+        // A commit header may share its field with the first raw entry.
         let mut rest = text;
         if let Some(h) = rest.strip_prefix("commit ") {
             let (sha, tail) = h.split_once('\n').unwrap_or((h, ""));
@@ -540,27 +543,13 @@ pub fn introducing_commits(repo: &Path) -> Result<HashMap<String, (String, Strin
             rest = tail.trim_start_matches('\n');
         }
         if let Some(raw) = rest.strip_prefix(':') {
-            // "<old mode> <new mode> <old oid> <new oid> <status>"
             let parts: Vec<&str> = raw.split(' ').collect();
             if parts.len() >= 5 {
                 let (new_mode, new_oid) = (parts[1], parts[3]);
+                // Deletions (all-zero oid) add nothing; submodules are commits.
                 let added = !new_oid.bytes().all(|b| b == b'0') && new_mode != "160000";
-                pending = Some(if added {
-                    new_oid.to_string()
-                } else {
-                    String::new()
-                });
-                if !added {
-                    pending = Some(String::new());
-                }
+                path_of = Some(added.then(|| new_oid.to_string()));
             }
-        }
-        if pending.as_deref() == Some("") {
-            // Consume the path of an entry that adds nothing.
-            pending = None;
-            field.clear();
-            r.read_until(0, &mut field)
-                .map_err(|e| git_err(repo, &e.to_string()))?;
         }
     }
     let out = child

@@ -125,7 +125,7 @@ pub fn luhn(d: &[u8]) -> bool {
         }
         sum += x;
     }
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Card numbers published by payment processors and card networks for testing.

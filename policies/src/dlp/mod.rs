@@ -228,7 +228,9 @@ mod tests {
     fn nothing_new_passes() {
         let r = run(&base());
         assert_eq!(r.len(), 2);
-        assert!(r.iter().all(|f| f.1 == Status::Pass && f.2 == ReasonCode::DlpNothingNew));
+        assert!(r
+            .iter()
+            .all(|f| f.1 == Status::Pass && f.2 == ReasonCode::DlpNothingNew));
         assert_eq!(r[1].0, "git:/srv/share");
         assert!(r[0].3.contains("2 in the baseline"), "{}", r[0].3);
     }
@@ -241,7 +243,11 @@ mod tests {
         let r = run(&d);
         assert_eq!(r[0].1, Status::Pass);
         assert_eq!((r[1].1, r[1].2), (Status::Fail, ReasonCode::DlpNewFindings));
-        assert!(r[1].3.contains("3 new finding(s): github-token 2, iban 1"), "{}", r[1].3);
+        assert!(
+            r[1].3.contains("3 new finding(s): github-token 2, iban 1"),
+            "{}",
+            r[1].3
+        );
     }
 
     #[test]
@@ -251,7 +257,10 @@ mod tests {
         d.scopes[0].errors = vec!["/srv/share/x: Permission denied".into()];
         d.scopes[0].new_by_rule.insert("iban".into(), 1);
         let r = run(&d);
-        assert_eq!((r[0].1, r[0].2), (Status::Error, ReasonCode::DlpScanIncomplete));
+        assert_eq!(
+            (r[0].1, r[0].2),
+            (Status::Error, ReasonCode::DlpScanIncomplete)
+        );
         d.scopes.clear();
         assert_eq!(run(&d)[0].1, Status::Error);
         let mut o = obs(SOURCE, &base());
