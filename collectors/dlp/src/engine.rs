@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::fingerprint::Fingerprinter;
 use crate::rules::{Class, Rule, RuleSeverity};
@@ -50,6 +50,8 @@ pub struct Scanner {
     triggers: Vec<Vec<usize>>,
     /// Rules without keywords: they run on every buffer.
     always: Vec<usize>,
+    /// Their patterns as one set: one pass tells which of them can match.
+    always_set: Option<RegexSet>,
     fingerprinter: Fingerprinter,
 }
 
@@ -130,17 +132,32 @@ impl Scanner {
                     })?,
             )
         };
-        let always = compiled
+        let always: Vec<usize> = compiled
             .iter()
             .enumerate()
             .filter(|(_, c)| c.rule.keywords.is_empty())
             .map(|(i, _)| i)
             .collect();
+        let always_set = if always.is_empty() {
+            None
+        } else {
+            let pats: Vec<&str> = always
+                .iter()
+                .map(|&i: &usize| compiled[i].rule.pattern.as_str())
+                .collect();
+            RegexSetBuilder::new(&pats)
+                .unicode(false)
+                .multi_line(true)
+                .size_limit(64 << 20)
+                .build()
+                .ok()
+        };
         Ok(Scanner {
             rules: compiled,
             prefilter,
             triggers,
             always,
+            always_set,
             fingerprinter,
         })
     }
@@ -164,8 +181,18 @@ impl Scanner {
     /// are counted from `first_line`.
     fn scan_slice(&self, buf: &[u8], limit: usize, first_line: u64, out: &mut Vec<Hit>) {
         let mut triggered = vec![false; self.rules.len()];
-        for &i in &self.always {
-            triggered[i] = true;
+        match &self.always_set {
+            // One pass for all keyword-less rules; only those that can match run.
+            Some(set) => {
+                for k in set.matches(buf).iter() {
+                    triggered[self.always[k]] = true;
+                }
+            }
+            None => {
+                for &i in &self.always {
+                    triggered[i] = true;
+                }
+            }
         }
         if let Some(ac) = &self.prefilter {
             let mut pos = 0;
@@ -255,6 +282,13 @@ impl Scanner {
         if !c.rule.validators.iter().all(|v| validate::check(*v, value)) {
             return false;
         }
+        if c.rule
+            .validators
+            .contains(&crate::rules::Validator::NotInNumberTable)
+            && validate::in_number_table(buf, start, end)
+        {
+            return false;
+        }
         if let Some((re, within)) = &c.nearby {
             let lo = start.saturating_sub(*within);
             let hi = (end + within).min(buf.len());
@@ -315,7 +349,7 @@ fn fill<R: Read>(
 ) -> std::io::Result<bool> {
     while buf.len() < want {
         let old = buf.len();
-        let grow = (want - old).min(1 << 20);
+        let grow = (want - old).min(256 << 10);
         buf.resize(old + grow, 0);
         let n = loop {
             match r.read(&mut buf[old..]) {

@@ -78,6 +78,13 @@ pub enum Validator {
     UsSsn,
     /// JSON Web Token whose header decodes to JSON with an `alg`.
     Jwt,
+    /// Rejects values that read as code rather than a secret: identifiers in
+    /// CONSTANT_CASE, CamelCase or snake_case, and values that contain the
+    /// words password, secret or token themselves.
+    NotIdentifier,
+    /// Rejects a number that sits in a table of numbers (a line with two or
+    /// more other runs of ten or more digits), as in source-code constants.
+    NotInNumberTable,
 }
 
 /// A second pattern that must match near the first.

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Hit, Scanner};
+use crate::engine::{self, Hit, Scanner};
 use crate::rules::{Class, RuleSeverity};
 use crate::suppress::{Allowlist, Baseline};
 use crate::DlpError;
@@ -338,15 +338,27 @@ impl Scan<'_> {
             Ok(f) => f,
             Err(e) => return lock(acc).errors.push(err(e)),
         };
-        match file.metadata() {
+        let len = match file.metadata() {
             Ok(m) if m.len() > self.options.max_file_size => {
                 lock(acc).skipped_size += 1;
                 return;
             }
-            Ok(_) => {}
+            Ok(m) => m.len(),
             Err(e) => return lock(acc).errors.push(err(e)),
-        }
-        match self.scanner.scan_reader(file) {
+        };
+        // Small files (most) in one read of their size; large ones in chunks.
+        let result = if len <= engine::CHUNK as u64 {
+            read_small(file, len).map(|data| {
+                if Scanner::is_binary(&data) {
+                    None
+                } else {
+                    Some((self.scanner.scan_bytes(&data), data.len() as u64))
+                }
+            })
+        } else {
+            self.scanner.scan_reader(file)
+        };
+        match result {
             Ok(None) => lock(acc).skipped_binary += 1,
             Ok(Some((hits, n))) => {
                 bytes.fetch_add(n, Ordering::Relaxed);
@@ -462,6 +474,13 @@ impl Scan<'_> {
             Err(_) => Err(git_err(repo, "writer thread panicked")),
         }
     }
+}
+
+/// Read a whole file whose size is known to be small.
+fn read_small(mut file: std::fs::File, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+    file.read_to_end(&mut data)?;
+    Ok(data)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -32,7 +32,82 @@ pub fn check(v: Validator, value: &[u8]) -> bool {
         Validator::Email => email(value),
         Validator::UsSsn => us_ssn(value),
         Validator::Jwt => jwt(value),
+        Validator::NotIdentifier => !is_identifier(value),
+        // Needs the context: see [`in_number_table`].
+        Validator::NotInNumberTable => true,
     }
+}
+
+/// Code rather than a secret: CONSTANT_CASE, CamelCase, snake_case names, or
+/// a value naming what it stands for.
+pub fn is_identifier(value: &[u8]) -> bool {
+    let lower = value.to_ascii_lowercase();
+    if ["password", "secret", "token"]
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+    {
+        return true;
+    }
+    if !value
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return false;
+    }
+    let has_lower = value.iter().any(u8::is_ascii_lowercase);
+    let has_upper = value.iter().any(u8::is_ascii_uppercase);
+    let underscores = value.iter().filter(|&&b| b == b'_').count();
+    // CONSTANT_CASE or snake_case with words.
+    if underscores > 0 && !(has_lower && has_upper) {
+        return true;
+    }
+    // CamelCase: upper-case letters only at word starts, each word at least
+    // two lower-case letters long.
+    let mut words = 0;
+    let mut run = 0;
+    let mut camel = value.first().is_some_and(u8::is_ascii_alphabetic);
+    for &b in value {
+        if b.is_ascii_uppercase() {
+            if words > 0 && run < 2 {
+                camel = false;
+            }
+            words += 1;
+            run = 0;
+        } else if b.is_ascii_lowercase() {
+            run += 1;
+        }
+    }
+    camel && words >= 2 && run >= 2
+}
+
+/// Whether the match at `start..end` sits in a line holding two or more
+/// other runs of ten or more digits (a table of numbers in source code).
+pub fn in_number_table(buf: &[u8], start: usize, end: usize) -> bool {
+    let line_start = memchr::memrchr(b'\n', &buf[..start]).map_or(0, |i| i + 1);
+    let line_end = memchr::memchr(b'\n', &buf[end..]).map_or(buf.len(), |i| end + i);
+    let mut others = 0;
+    let mut run = 0;
+    let mut count = |run: usize| {
+        if run >= 10 {
+            others += 1;
+        }
+    };
+    for (i, &b) in buf[line_start..line_end].iter().enumerate() {
+        let at = line_start + i;
+        if (start..end).contains(&at) {
+            count(run);
+            run = 0;
+            continue;
+        }
+        if b.is_ascii_digit() {
+            run += 1;
+        } else {
+            count(run);
+            run = 0;
+        }
+    }
+    count(run);
+    others >= 2
 }
 
 /// Words that mark a value as a placeholder or documentation example.
@@ -444,5 +519,15 @@ mod tests {
         assert!(is_placeholder(b"AKIAIOSFODNN7EXAMPLE"));
         assert!(is_placeholder(b"ghp_000000000000000000000000000000000000"));
         assert!(!is_placeholder(b"ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4"));
+        assert!(is_identifier(b"ML_KEM_512_SHARED_SECRET_LENGTH"));
+        assert!(is_identifier(b"Curve25519SeedBin"));
+        assert!(is_identifier(b"get_password_from_env"));
+        assert!(is_identifier(b"NEW!!secret-access-token"));
+        assert!(!is_identifier(b"Zq8kLm2Vx9pR4tYw"));
+        assert!(!is_identifier(b"xK9#mP2$vL5qR8tW"));
+        let table = b"  1994165897297032, 2245000007398739, 4539148803436467,\n";
+        assert!(in_number_table(table, 40, 56));
+        let alone = b"card: 4539148803436467\n";
+        assert!(!in_number_table(alone, 6, 22));
     }
 }
