@@ -48,9 +48,21 @@ pub fn is_identifier(value: &[u8]) -> bool {
     {
         return true;
     }
-    if !value
+    // Comment and punctuation around a name (`*/NAME,`) do not make it a secret.
+    let value = value.trim_ascii();
+    let start = value
         .iter()
-        .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .position(u8::is_ascii_alphanumeric)
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(u8::is_ascii_alphanumeric)
+        .map_or(start, |i| i + 1);
+    let value = &value[start..end];
+    if value.is_empty()
+        || !value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
     {
         return false;
     }
@@ -61,53 +73,62 @@ pub fn is_identifier(value: &[u8]) -> bool {
     if underscores > 0 && !(has_lower && has_upper) {
         return true;
     }
-    // CamelCase: upper-case letters only at word starts, each word at least
-    // two lower-case letters long.
-    let mut words = 0;
+    // CamelCase (acronyms allowed): every run of lower-case letters is at
+    // least two long, and there are two or more. Random strings have many
+    // single lower-case letters between capitals and digits.
+    let mut runs = 0;
     let mut run = 0;
-    let mut camel = value.first().is_some_and(u8::is_ascii_alphabetic);
-    for &b in value {
-        if b.is_ascii_uppercase() {
-            if words > 0 && run < 2 {
-                camel = false;
-            }
-            words += 1;
-            run = 0;
-        } else if b.is_ascii_lowercase() {
+    for &b in value.iter().chain(std::iter::once(&b' ')) {
+        if b.is_ascii_lowercase() {
             run += 1;
+        } else {
+            if run == 1 {
+                return false;
+            }
+            if run >= 2 {
+                runs += 1;
+            }
+            run = 0;
         }
     }
-    camel && words >= 2 && run >= 2
+    runs >= 2
 }
 
-/// Whether the match at `start..end` sits in a line holding two or more
-/// other runs of ten or more digits (a table of numbers in source code).
+/// Whether the match at `start..end` sits in a table of numbers, as in
+/// source-code constants: its line holds no letters, and that line or the
+/// lines next to it hold other runs of ten or more digits.
 pub fn in_number_table(buf: &[u8], start: usize, end: usize) -> bool {
     let line_start = memchr::memrchr(b'\n', &buf[..start]).map_or(0, |i| i + 1);
     let line_end = memchr::memchr(b'\n', &buf[end..]).map_or(buf.len(), |i| end + i);
+    let line = &buf[line_start..line_end];
+    // Comment markers and separators only; any letter means prose or a record.
+    if line.iter().any(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let prev_start =
+        memchr::memrchr(b'\n', &buf[..line_start.saturating_sub(1)]).map_or(0, |i| i + 1);
+    let next_end = if line_end < buf.len() {
+        memchr::memchr(b'\n', &buf[line_end + 1..]).map_or(buf.len(), |i| line_end + 1 + i)
+    } else {
+        buf.len()
+    };
     let mut others = 0;
     let mut run = 0;
-    let mut count = |run: usize| {
-        if run >= 10 {
-            others += 1;
-        }
-    };
-    for (i, &b) in buf[line_start..line_end].iter().enumerate() {
-        let at = line_start + i;
-        if (start..end).contains(&at) {
-            count(run);
-            run = 0;
-            continue;
-        }
-        if b.is_ascii_digit() {
+    for (i, &b) in buf[prev_start..next_end].iter().enumerate() {
+        let at = prev_start + i;
+        if b.is_ascii_digit() && !(start..end).contains(&at) {
             run += 1;
         } else {
-            count(run);
+            if run >= 10 {
+                others += 1;
+            }
             run = 0;
         }
     }
-    count(run);
-    others >= 2
+    if run >= 10 {
+        others += 1;
+    }
+    others >= 1
 }
 
 /// Words that mark a value as a placeholder or documentation example.
@@ -529,5 +550,9 @@ mod tests {
         assert!(in_number_table(table, 40, 56));
         let alone = b"card: 4539148803436467\n";
         assert!(!in_number_table(alone, 6, 22));
+        let column = b"    1994165897297032,\n    4539148803436467,\n";
+        assert!(in_number_table(column, 26, 42));
+        assert!(is_identifier(b"CFMutableArrayRef"));
+        assert!(is_identifier(b"*/X25519_PRIVATE_KEY_LEN"));
     }
 }
