@@ -1368,3 +1368,10 @@ pub fn export_soa(ctx: &Context, xlsx: bool, out: &Path, at: Option<&str>) -> an
     );
     Ok(EXIT_OK)
 }
+/// `evident scan`.
+pub fn scan(ctx: &Context, args: &crate::scan::ScanArgs) -> anyhow::Result<u8> {
+    crate::scan::run(args, ctx.format, || {
+        let cfg = ctx.config()?;
+        Ok(ctx.data_dir(&cfg))
+    })
+}

@@ -225,4 +225,6 @@ collector_kinds! {
     webfilter => Webfilter(crate::kinds::webfilter::WebfilterInstance),
     /// `[[collectors.github]]`: GitHub organisations.
     github => Github(crate::kinds::github::GithubInstance),
+    /// `[[collectors.dlp]]`: secrets and personal data in file trees and git histories.
+    dlp => Dlp(crate::kinds::dlp::DlpInstance),
 }

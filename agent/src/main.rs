@@ -14,6 +14,7 @@ mod kinds;
 mod notify;
 mod paths;
 mod report;
+mod scan;
 mod schedule;
 mod service;
 
@@ -72,6 +73,8 @@ pub enum Format {
     Csv,
     /// A Markdown table.
     Markdown,
+    /// SARIF 2.1.0 (`evident scan` only).
+    Sarif,
 }
 
 /// Log formats.
@@ -235,6 +238,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         since_checkpoint: Option<PathBuf>,
     },
+    /// Scan files and git histories for secrets and personal data (A.8.12),
+    /// ad hoc: nothing is recorded. Exit 3 when something is found, 1 when
+    /// part of the scan failed.
+    Scan(scan::ScanArgs),
     /// Manage the agent's signing key.
     Key {
         #[command(subcommand)]
@@ -424,5 +431,6 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Key {
             action: KeyAction::Rotate,
         } => commands::key_rotate(&ctx),
+        Command::Scan(args) => commands::scan(&ctx, args),
     }
 }

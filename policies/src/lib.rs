@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod dlp;
 pub mod drift;
 pub mod github;
 pub mod host;
@@ -26,6 +27,7 @@ pub fn checks() -> Vec<&'static Check> {
         .chain(backup::CHECKS)
         .chain(webfilter::CHECKS)
         .chain(github::CHECKS)
+        .chain(dlp::CHECKS)
         .collect()
 }
 

@@ -206,6 +206,13 @@ reason_codes! {
     GithubAlertsOverdue = "github_alerts_overdue",
     /// The alerts cannot exist because the feature that raises them is disabled on the repository.
     GithubAlertsFeatureDisabled = "github_alerts_feature_disabled",
+    // --- data leakage prevention ---
+    /// The DLP scan found no secret or personal data beyond the baseline and the allowlist.
+    DlpNothingNew = "dlp_nothing_new",
+    /// The DLP scan found secrets or personal data not accepted by the baseline or the allowlist.
+    DlpNewFindings = "dlp_new_findings",
+    /// Part of the location could not be scanned (unreadable files, git failure), so the scan proves nothing.
+    DlpScanIncomplete = "dlp_scan_incomplete",
 }
 
 impl std::fmt::Display for ReasonCode {

@@ -5,10 +5,11 @@
 mod attest;
 mod cli;
 mod daemon;
+mod dlp;
 mod drift;
 mod export;
+mod github;
 mod pack;
 mod probes;
-mod github;
 mod support;
 mod verify_cli;

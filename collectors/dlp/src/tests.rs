@@ -1,0 +1,299 @@
+//! Accuracy on the labelled corpus, git history, suppression and redaction.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use crate::suppress::{AllowlistFile, BaselineEntry};
+use crate::*;
+
+fn scanner() -> Scanner {
+    let rules = RuleSelection {
+        enable: vec!["us-ssn".into()],
+        ..Default::default()
+    }
+    .load()
+    .unwrap();
+    Scanner::new(rules, Fingerprinter::new(&[42u8; 32]).unwrap()).unwrap()
+}
+
+fn scan(scanner: &Scanner, trees: &[&Path], repos: &[&Path]) -> ScanReport {
+    let s = Scan {
+        scanner,
+        options: ScanOptions::default(),
+        allowlist: Allowlist::default(),
+        baseline: Baseline::default(),
+    };
+    let trees: Vec<_> = trees.iter().map(|p| p.to_path_buf()).collect();
+    let repos: Vec<_> = repos.iter().map(|p| p.to_path_buf()).collect();
+    s.run(&trees, &repos, None)
+}
+
+#[test]
+fn labelled_corpus_precision_and_recall_per_detector_class() {
+    let corpus = testcorpus::generate(7);
+    let dir = tempfile::tempdir().unwrap();
+    corpus.write(dir.path()).unwrap();
+    let sc = scanner();
+    let report = scan(&sc, &[dir.path()], &[]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    let expected: BTreeSet<(String, String, u64)> = corpus
+        .planted
+        .iter()
+        .map(|p| (p.rule_id.to_string(), p.path.clone(), p.line))
+        .collect();
+    let got: BTreeSet<(String, String, u64)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.clone(), f.path.clone(), f.line))
+        .collect();
+    let class_of: BTreeMap<String, Class> = sc.rules().map(|r| (r.id.clone(), r.class)).collect();
+    // Per detector (rule) and per class: true positives, false positives, false negatives.
+    let mut per: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+    for r in sc.rules() {
+        per.insert(r.id.clone(), (0, 0, 0));
+    }
+    for e in &expected {
+        let s = per.entry(e.0.clone()).or_default();
+        if got.contains(e) {
+            s.0 += 1;
+        } else {
+            s.2 += 1;
+        }
+    }
+    for g in got.difference(&expected) {
+        per.entry(g.0.clone()).or_default().1 += 1;
+    }
+    let mut by_class: BTreeMap<&str, (u32, u32, u32)> = BTreeMap::new();
+    println!(
+        "{:<28} {:>4} {:>4} {:>4} {:>9} {:>7}",
+        "detector", "tp", "fp", "fn", "precision", "recall"
+    );
+    for (id, (tp, fp, fne)) in &per {
+        let p = f64::from(*tp) / f64::from((tp + fp).max(1));
+        let r = f64::from(*tp) / f64::from((tp + fne).max(1));
+        println!("{id:<28} {tp:>4} {fp:>4} {fne:>4} {p:>9.3} {r:>7.3}");
+        let c = by_class.entry(class_of[id].as_str()).or_default();
+        c.0 += tp;
+        c.1 += fp;
+        c.2 += fne;
+    }
+    for (class, (tp, fp, fne)) in &by_class {
+        let p = f64::from(*tp) / f64::from((tp + fp).max(1));
+        let r = f64::from(*tp) / f64::from((tp + fne).max(1));
+        println!("class {class:<22} {tp:>4} {fp:>4} {fne:>4} {p:>9.3} {r:>7.3}");
+        assert!(*tp > 0, "class {class} has no planted item");
+        assert_eq!(p, 1.0, "precision of class {class}");
+        assert_eq!(r, 1.0, "recall of class {class}");
+    }
+    // Every detector with planted items finds all of them and nothing else.
+    for (id, (tp, fp, fne)) in &per {
+        assert_eq!((*fp, *fne), (0, 0), "{id}: tp {tp} fp {fp} fn {fne}");
+    }
+    // No value (planted or decoy) appears in the findings.
+    let json = serde_json::to_string(&report).unwrap();
+    for p in &corpus.planted {
+        assert!(!json.contains(&p.value), "{} leaked", p.rule_id);
+    }
+    for d in &corpus.decoys {
+        assert!(!json.contains(d.as_str()), "decoy {d} appears");
+    }
+}
+
+#[test]
+fn same_secret_twice_same_fingerprint_and_preview_is_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
+    std::fs::write(dir.path().join("a.txt"), format!("t = {token}\n")).unwrap();
+    std::fs::write(dir.path().join("b.txt"), format!("\n\nother {token}\n")).unwrap();
+    let report = scan(&scanner(), &[dir.path()], &[]);
+    let f: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "github-token")
+        .collect();
+    assert_eq!(f.len(), 2, "{:?}", report.findings);
+    assert_eq!(f[0].fingerprint, f[1].fingerprint);
+    assert_eq!((f[0].line, f[1].line), (1, 3));
+    assert_eq!(f[0].preview, "gh…E4");
+}
+
+#[test]
+fn binaries_large_files_and_archives_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
+    std::fs::write(
+        dir.path().join("bin"),
+        [b"\0\x01".as_slice(), token.as_bytes()].concat(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("x.zip"), token).unwrap();
+    std::fs::write(
+        dir.path().join("big.txt"),
+        format!("{token}\n{}", "a".repeat(2000)),
+    )
+    .unwrap();
+    let sc = scanner();
+    let s = Scan {
+        scanner: &sc,
+        options: ScanOptions {
+            max_file_size: 1000,
+            ..Default::default()
+        },
+        allowlist: Allowlist::default(),
+        baseline: Baseline::default(),
+    };
+    let r = s.run(&[dir.path().to_path_buf()], &[], None);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(
+        (
+            r.stats.skipped_binary,
+            r.stats.skipped_archive,
+            r.stats.skipped_size
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn chunked_reading_finds_matches_across_chunk_boundaries() {
+    let sc = scanner();
+    let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
+    // Place the token across the first chunk's reporting limit.
+    let limit = engine::CHUNK;
+    let mut data = Vec::new();
+    let mut lines = 0u64;
+    while data.len() < limit - 20 {
+        data.extend_from_slice(b"some ordinary text of a line\n");
+        lines += 1;
+    }
+    data.extend_from_slice(token.as_bytes());
+    data.extend_from_slice(b"\n");
+    data.extend(std::iter::repeat_n(b'z', engine::CHUNK));
+    let (hits, n) = sc.scan_reader(&data[..]).unwrap().unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].line, lines + 1);
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn secret_committed_then_deleted_is_found_with_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README"), "hello\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "first"]);
+    let token = "glpat-Zr8Kd2Lq9Vx4Pm7Tn3Wb";
+    std::fs::create_dir_all(repo.join("conf")).unwrap();
+    std::fs::write(repo.join("conf/ci.yml"), format!("x: 1\ngitlab: {token}\n")).unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "add ci"]);
+    let introduced = git(repo, &["rev-parse", "HEAD"]);
+    std::fs::remove_file(repo.join("conf/ci.yml")).unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "remove ci"]);
+    // On a side branch too: the same blob is scanned once.
+    git(repo, &["checkout", "-q", "-b", "side", &introduced]);
+    std::fs::write(repo.join("other.txt"), "nothing\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "side"]);
+
+    let sc = scanner();
+    let tree = scan(&sc, &[], &[repo]);
+    assert!(tree.errors.is_empty(), "{:?}", tree.errors);
+    let f: Vec<&Finding> = tree
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "gitlab-token")
+        .collect();
+    assert_eq!(f.len(), 1, "{:?}", tree.findings);
+    assert_eq!(f[0].commit.as_deref(), Some(introduced.as_str()));
+    assert_eq!((f[0].path.as_str(), f[0].line), ("conf/ci.yml", 2));
+    assert!(!serde_json::to_string(&tree).unwrap().contains(token));
+
+    // Not a repository: an error, not an empty pass.
+    let empty = tempfile::tempdir().unwrap();
+    let r = scan(&sc, &[], &[empty.path()]);
+    assert_eq!(r.errors.len(), 1);
+}
+
+#[test]
+fn allowlist_and_baseline_suppress() {
+    let corpus = testcorpus::generate(11);
+    let dir = tempfile::tempdir().unwrap();
+    corpus.write(dir.path()).unwrap();
+    let sc = scanner();
+    let all = scan(&sc, &[dir.path()], &[]);
+    assert!(!all.findings.is_empty());
+    let baseline = Baseline::from_findings(&all.findings);
+    let s = Scan {
+        scanner: &sc,
+        options: ScanOptions::default(),
+        allowlist: Allowlist::default(),
+        baseline: baseline.clone(),
+    };
+    let again = s.run(&[dir.path().to_path_buf()], &[], None);
+    assert!(again.findings.is_empty());
+    assert_eq!(again.stats.baselined, all.findings.len() as u64);
+    // A new secret is new.
+    std::fs::write(
+        dir.path().join("new.txt"),
+        "t ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4\n",
+    )
+    .unwrap();
+    let again = s.run(&[dir.path().to_path_buf()], &[], None);
+    assert_eq!(again.findings.len(), 1);
+
+    let allow = Allowlist::new(
+        &AllowlistFile {
+            paths: vec!["keys/**".into(), "gcp/*.json".into()],
+            rules: vec!["email-address".into()],
+            fingerprints: vec![again.findings[0].fingerprint.clone()],
+        },
+        "test",
+    )
+    .unwrap();
+    let s = Scan {
+        scanner: &sc,
+        options: ScanOptions::default(),
+        allowlist: allow,
+        baseline: Baseline::default(),
+    };
+    let r = s.run(&[dir.path().to_path_buf()], &[], None);
+    assert!(r.findings.iter().all(|f| f.rule_id != "email-address"
+        && !f.path.starts_with("keys/")
+        && !f.path.starts_with("gcp/")
+        && f.path != "new.txt"));
+    assert!(r.stats.allowlisted > 0);
+    let _ = BaselineEntry {
+        rule_id: String::new(),
+        fingerprint: String::new(),
+        path: String::new(),
+    };
+}
