@@ -5,6 +5,7 @@
 //! no I/O; collectors (in `evident-collectors`) do.
 #![forbid(unsafe_code)]
 
+pub mod aws;
 pub mod catalog;
 pub mod host;
 pub mod model;
@@ -16,7 +17,7 @@ pub use reason::ReasonCode;
 
 /// Every check this build knows, in a stable order.
 pub fn checks() -> Vec<&'static Check> {
-    host::CHECKS.iter().collect()
+    host::CHECKS.iter().chain(aws::CHECKS.iter()).collect()
 }
 
 /// Look a check up by id.
