@@ -2,6 +2,8 @@
 //! has its own temporary data directory and runs the real binaries on this
 //! machine.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod cli;
 mod daemon;
 mod support;

@@ -1,3 +1,5 @@
 //! One module per kind of collector: its configuration and how it collects.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod host;
