@@ -105,17 +105,23 @@ impl Default for AwsSettings {
 #[non_exhaustive]
 pub enum AwsCollectError {
     /// Organizations discovery failed; no account list.
-    #[error("organizations discovery failed: {0}")]
-    Discovery(String),
+    #[error("organizations discovery failed: {}", .0.describe())]
+    Discovery(AwsError),
     /// Nothing to collect.
     #[error("no accounts configured and no organization discovery")]
     NoAccounts,
 }
 
 impl AwsCollectError {
-    /// Worth retrying (throttling, network).
+    /// Worth retrying (throttling, timeouts, no answer).
     pub fn is_transient(&self) -> bool {
-        matches!(self, AwsCollectError::Discovery(m) if m.contains("throttled") || m.contains("request_failed") || m.contains("timeout"))
+        matches!(
+            self,
+            AwsCollectError::Discovery(e) if matches!(
+                e.kind,
+                AwsErrorKind::Throttled | AwsErrorKind::Timeout | AwsErrorKind::RequestFailed | AwsErrorKind::ServiceError
+            )
+        )
     }
 }
 
@@ -205,8 +211,11 @@ impl AwsCollector {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
-                let e = error::classify("organizations:ListAccounts", &region, &e);
-                AwsCollectError::Discovery(format!("{:?}: {}", e.kind, e.describe()).to_lowercase())
+                AwsCollectError::Discovery(error::classify(
+                    "organizations:ListAccounts",
+                    &region,
+                    &e,
+                ))
             })?;
             for a in page.accounts() {
                 let active = a

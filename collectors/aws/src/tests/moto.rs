@@ -481,3 +481,97 @@ async fn denied_assume_role_is_an_error_for_that_account_only() {
         Status::Pass
     );
 }
+
+/// Organizations discovery: the management account (the default chain's,
+/// moto's default account) lists its members; each is reached through the
+/// named role and collected as an account of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_members_are_discovered_and_collected() {
+    let url = moto_url();
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .load()
+        .await;
+    let org = aws_sdk_organizations::Client::new(&base);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let created = org
+        .create_account()
+        .account_name("member")
+        .email("member@example.invalid")
+        .send()
+        .await
+        .unwrap();
+    let status_id = created
+        .create_account_status()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let member = org
+        .describe_create_account_status()
+        .create_account_request_id(status_id)
+        .send()
+        .await
+        .unwrap()
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_string();
+    // Seed the member through the role discovery will assume.
+    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{member}:role/EvidentReadOnly"
+    ))
+    .session_name("seed")
+    .region(Region::new("us-east-1"))
+    .configure(&base)
+    .build()
+    .await;
+    let conf = base
+        .clone()
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    let iam = aws_sdk_iam::Client::new(&conf);
+    iam.create_user()
+        .user_name("member-user")
+        .send()
+        .await
+        .unwrap();
+    iam.create_login_profile()
+        .user_name("member-user")
+        .password("Correct-Horse-9!")
+        .send()
+        .await
+        .unwrap();
+
+    let mut s = settings(&[]);
+    s.organization = Some(crate::OrganizationDiscovery {
+        role_name: "EvidentReadOnly".into(),
+        external_id_env: None,
+        external_id_file: None,
+    });
+    let obs = AwsCollector::new(s)
+        .collect(chrono::Utc::now())
+        .await
+        .unwrap();
+    let accounts: std::collections::BTreeSet<&str> =
+        obs.iter().map(|o| o.target.id.as_str()).collect();
+    assert!(accounts.contains(member.as_str()), "{accounts:?}");
+    let console = findings(&obs, &member, "aws_iam_console_users_mfa_enabled");
+    assert_eq!(
+        console,
+        vec![(
+            format!("arn:aws:iam::{member}:user/member-user"),
+            Status::Fail,
+            ReasonCode::AwsConsoleUserWithoutMfa
+        )]
+    );
+}
