@@ -211,6 +211,12 @@ reason_codes! {
     AwsS3BucketEncrypted = "aws_s3_bucket_encrypted",
     /// The bucket has no default encryption configuration.
     AwsS3BucketNotEncrypted = "aws_s3_bucket_not_encrypted",
+
+    // --- aws: GuardDuty ---
+    /// An enabled GuardDuty detector exists in the region.
+    AwsGuardDutyEnabled = "aws_guardduty_enabled",
+    /// No enabled GuardDuty detector exists in the region.
+    AwsGuardDutyDisabled = "aws_guardduty_disabled",
 }
 
 impl std::fmt::Display for ReasonCode {

@@ -7,6 +7,8 @@ pub const ACTIONS: &[&str] = &[
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetTrailStatus",
+    "guardduty:GetDetector",
+    "guardduty:ListDetectors",
     "iam:GenerateCredentialReport",
     "iam:GetAccountAuthorizationDetails",
     "iam:GetAccountPasswordPolicy",
@@ -77,7 +79,15 @@ mod tests {
                 let Some((svc, action)) = lit.split_once(':') else {
                     continue;
                 };
-                if ["iam", "s3", "sts", "cloudtrail", "organizations"].contains(&svc)
+                if [
+                    "iam",
+                    "s3",
+                    "sts",
+                    "cloudtrail",
+                    "organizations",
+                    "guardduty",
+                ]
+                .contains(&svc)
                     && !action.is_empty()
                     && action.chars().all(|c| c.is_ascii_alphanumeric())
                     && action.starts_with(|c: char| c.is_ascii_uppercase())

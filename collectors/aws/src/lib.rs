@@ -20,7 +20,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
 use evident_policies::aws::iam::IamSettings;
-use evident_policies::aws::{cloudtrail as ct_policy, iam as iam_policy, s3 as s3_policy};
+use evident_policies::aws::{
+    cloudtrail as ct_policy, guardduty as gd_policy, iam as iam_policy, s3 as s3_policy,
+};
 use evident_policies::aws::{AwsError, AwsErrorKind, Reading};
 use evident_policies::{Observation, Target, TargetKind};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ pub mod actions;
 mod cloudtrail;
 pub mod credential_report;
 mod error;
+mod guardduty;
 mod iam;
 mod s3;
 #[cfg(test)]
@@ -132,7 +135,12 @@ pub struct AwsCollector {
 }
 
 /// Every observation source the collector produces.
-pub const SOURCES: &[&str] = &[iam_policy::SOURCE, ct_policy::SOURCE, s3_policy::SOURCE];
+pub const SOURCES: &[&str] = &[
+    iam_policy::SOURCE,
+    ct_policy::SOURCE,
+    s3_policy::SOURCE,
+    gd_policy::SOURCE,
+];
 
 /// What one account is reached with, once resolved.
 #[derive(Debug, Clone)]
@@ -407,15 +415,17 @@ async fn collect_account(
         kind: TargetKind::Account,
         id: ctx.account_id.clone(),
     };
-    let (iam, trails, s3) = tokio::join!(
+    let (iam, trails, s3, gd) = tokio::join!(
         iam::observe(&ctx),
         cloudtrail::observe(&ctx),
-        s3::observe(&ctx)
+        s3::observe(&ctx),
+        guardduty::observe(&ctx)
     );
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
-        Observation::new(s3_policy::SOURCE, target, now, &s3),
+        Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
+        Observation::new(gd_policy::SOURCE, target, now, &gd),
     ]
 }
 
@@ -452,14 +462,27 @@ fn all_failed(
     };
     let s3 = s3_policy::S3Observation {
         account_id: label.to_string(),
-        partition,
+        partition: partition.clone(),
         region: region.to_string(),
         account_block: Reading::Error(e.clone()),
-        buckets: Reading::Error(e),
+        buckets: Reading::Error(e.clone()),
+    };
+    let gd = gd_policy::GuardDutyObservation {
+        account_id: label.to_string(),
+        partition,
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| gd_policy::RegionDetectors {
+                region: r.clone(),
+                detectors: Reading::Error(e.clone()),
+            })
+            .collect(),
     };
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
-        Observation::new(s3_policy::SOURCE, target, now, &s3),
+        Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
+        Observation::new(gd_policy::SOURCE, target, now, &gd),
     ]
 }

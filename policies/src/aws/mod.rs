@@ -10,7 +10,8 @@
 //! - [`cloudtrail`]: `aws.cloudtrail`, the trails seen from the account with
 //!   their status and event selectors;
 //! - [`s3`]: `aws.s3`, account-level Block Public Access and each bucket's
-//!   Block Public Access, policy status, ACL grants and default encryption.
+//!   Block Public Access, policy status, ACL grants and default encryption;
+//! - [`guardduty`]: `aws.guardduty`, the GuardDuty detectors of every covered region.
 //!
 //! A call that failed is recorded in the payload as [`Reading::Error`] and the
 //! checks that need it report `error` (fail closed).
@@ -21,6 +22,7 @@ use crate::model::{Check, CheckMeta, Finding, Status};
 use crate::reason::ReasonCode;
 
 pub mod cloudtrail;
+pub mod guardduty;
 pub mod iam;
 pub mod policy_document;
 pub mod s3;
@@ -42,6 +44,7 @@ pub static CHECKS: &[Check] = &[
     s3::ACCOUNT_PUBLIC_ACCESS_BLOCKED,
     s3::BUCKETS_NOT_PUBLIC,
     s3::BUCKETS_DEFAULT_ENCRYPTED,
+    guardduty::ENABLED,
 ];
 
 /// How an AWS API call failed.

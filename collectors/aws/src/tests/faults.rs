@@ -68,7 +68,7 @@ async fn each_fault_is_an_error_and_the_run_goes_on() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), 3, "{:?}", s.seen.lock().unwrap());
+    assert_eq!(obs.len(), 4, "{:?}", s.seen.lock().unwrap());
 
     assert_eq!(
         one(&obs, "aws_iam_console_users_mfa_enabled"),

@@ -218,6 +218,12 @@ pub async fn seed_standard(account: &str) {
         .await
         .unwrap();
 
+    aws_sdk_guardduty::Client::new(&conf)
+        .create_detector()
+        .enable(true)
+        .send()
+        .await
+        .unwrap();
     let ct = aws_sdk_cloudtrail::Client::new(&conf);
     ct.create_trail()
         .name("org-audit")
@@ -274,7 +280,7 @@ async fn seeded_account_has_correct_verdicts() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), 3);
+    assert_eq!(obs.len(), 4);
     assert!(obs.iter().all(|o| o.target.id == acct));
 
     let iam: IamObservation = payload(&obs, "aws.iam", &acct);
@@ -421,7 +427,7 @@ async fn two_accounts_in_one_run_are_kept_apart() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), 6);
+    assert_eq!(obs.len(), 8);
     let console_b = findings(&obs, &b, "aws_iam_console_users_mfa_enabled");
     assert_eq!(
         console_b,
@@ -437,6 +443,14 @@ async fn two_accounts_in_one_run_are_kept_apart() {
             .iter()
             .all(|(r, _, _)| r.starts_with(&format!("arn:aws:iam::{a}:"))),
         "{console_a:?}"
+    );
+    assert_eq!(
+        findings(&obs, &b, "aws_guardduty_detector_enabled")[0].2,
+        ReasonCode::AwsGuardDutyDisabled
+    );
+    assert_eq!(
+        findings(&obs, &a, "aws_guardduty_detector_enabled")[0].1,
+        Status::Pass
     );
     assert_eq!(
         findings(&obs, &b, "aws_cloudtrail_multi_region_logging")[0].2,
@@ -473,7 +487,7 @@ async fn denied_assume_role_is_an_error_for_that_account_only() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), 6);
+    assert_eq!(obs.len(), 8);
     let bad = findings(&obs, "999999999999", "aws_iam_root_mfa_enabled");
     assert_eq!(bad[0].1, Status::Error);
     assert_eq!(
