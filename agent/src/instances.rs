@@ -159,26 +159,26 @@ macro_rules! collector_instance {
 
 /// The one list of collector kinds.
 macro_rules! collector_kinds {
-    ( $( $(#[$doc:meta])* $field:ident => $variant:ident($ty:ty), )+ ) => {
+    ( $( $(#[doc = $doc:literal])* $(#[cfg($cfg:meta)])? $field:ident => $variant:ident($ty:ty), )+ ) => {
         /// `[collectors]`: one array of tables per kind of collector.
         #[derive(Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct Collectors {
-            $( $(#[$doc])* #[serde(default)] pub $field: Vec<Spanned<$ty>>, )+
+            $( $(#[doc = $doc])* $(#[cfg($cfg)])? #[serde(default)] pub $field: Vec<Spanned<$ty>>, )+
         }
 
         /// Any collector instance, borrowed from the configuration.
         #[derive(Debug, Clone, Copy)]
         #[non_exhaustive]
         pub enum AnyInstance<'a> {
-            $( #[allow(missing_docs)] $variant(&'a $ty), )+
+            $( $(#[cfg($cfg)])? #[allow(missing_docs)] $variant(&'a $ty), )+
         }
 
         impl Collectors {
             /// Every instance with the span of its table, in kind order then file order.
             pub fn all(&self) -> Vec<(AnyInstance<'_>, Range<usize>)> {
                 let mut out = Vec::new();
-                $( out.extend(self.$field.iter().map(|s| (AnyInstance::$variant(s.get_ref()), s.span()))); )+
+                $( $(#[cfg($cfg)])? out.extend(self.$field.iter().map(|s| (AnyInstance::$variant(s.get_ref()), s.span()))); )+
                 out
             }
         }
@@ -186,11 +186,11 @@ macro_rules! collector_kinds {
         impl AnyInstance<'_> {
             /// The kind (`host`, …).
             pub fn kind(&self) -> &'static str {
-                match self { $( AnyInstance::$variant(_) => <$ty as Kind>::KIND, )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(_) => <$ty as Kind>::KIND, )+ }
             }
             /// The common fields.
             pub fn common(&self) -> Common<'_> {
-                match self { $( AnyInstance::$variant(i) => i.common(), )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.common(), )+ }
             }
             /// The instance's name (default: its kind).
             pub fn name(&self) -> &str {
@@ -198,19 +198,19 @@ macro_rules! collector_kinds {
             }
             /// Observation sources of its collector.
             pub fn sources(&self) -> &'static [&'static str] {
-                match self { $( AnyInstance::$variant(i) => i.sources(), )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.sources(), )+ }
             }
             /// Target of its findings when it fails as a whole.
             pub fn target(&self) -> Target {
-                match self { $( AnyInstance::$variant(i) => i.target(), )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.target(), )+ }
             }
             /// Kind-specific validation.
             pub fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-                match self { $( AnyInstance::$variant(i) => i.validate(text, span, problems), )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.validate(text, span, problems), )+ }
             }
             /// Collect.
             pub fn collect(&self, now: DateTime<Utc>) -> BoxFut<Result<Vec<Observation>, RunFailure>> {
-                match self { $( AnyInstance::$variant(i) => i.collect(now), )+ }
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.collect(now), )+ }
             }
         }
     };
@@ -227,4 +227,7 @@ collector_kinds! {
     github => Github(crate::kinds::github::GithubInstance),
     /// `[[collectors.dlp]]`: secrets and personal data in file trees and git histories.
     dlp => Dlp(crate::kinds::dlp::DlpInstance),
+    /// `[[collectors.aws]]`: AWS accounts (needs the `aws` cargo feature, on by default).
+    #[cfg(feature = "aws")]
+    aws => Aws(crate::kinds::aws::AwsInstance),
 }

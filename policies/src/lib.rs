@@ -5,6 +5,7 @@
 //! no I/O; collectors (in `evident-collectors`) do.
 #![forbid(unsafe_code)]
 
+pub mod aws;
 pub mod backup;
 pub mod catalog;
 pub mod dlp;
@@ -28,6 +29,7 @@ pub fn checks() -> Vec<&'static Check> {
         .chain(webfilter::CHECKS)
         .chain(github::CHECKS)
         .chain(dlp::CHECKS)
+        .chain(aws::CHECKS)
         .collect()
 }
 

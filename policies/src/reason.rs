@@ -213,6 +213,99 @@ reason_codes! {
     DlpNewFindings = "dlp_new_findings",
     /// Part of the location could not be scanned (unreadable files, git failure), so the scan proves nothing.
     DlpScanIncomplete = "dlp_scan_incomplete",
+    // --- aws: API errors ---
+    /// An AWS API call was denied (AccessDenied, UnauthorizedOperation, missing permission in the read-only policy).
+    AwsAccessDenied = "aws_access_denied",
+    /// An AWS API call was throttled (Throttling, TooManyRequests, SlowDown) and the retries ran out.
+    AwsThrottled = "aws_throttled",
+    /// An AWS API call answered with a server error (HTTP 5xx) or an error the collector does not expect.
+    AwsServiceError = "aws_service_error",
+    /// An AWS API call did not answer within the call timeout.
+    AwsTimeout = "aws_timeout",
+    /// An AWS API response could not be parsed (malformed body, unexpected shape or value).
+    AwsMalformedResponse = "aws_malformed_response",
+    /// An AWS API call failed before an answer (connection refused, DNS, TLS, credentials).
+    AwsRequestFailed = "aws_request_failed",
+
+    // --- aws: IAM ---
+    /// The root user has an MFA device.
+    AwsRootMfaEnabled = "aws_root_mfa_enabled",
+    /// The root user has no MFA device.
+    AwsRootMfaDisabled = "aws_root_mfa_disabled",
+    /// The root user's MFA is a hardware device (no virtual MFA device is assigned to root).
+    AwsRootMfaHardware = "aws_root_mfa_hardware",
+    /// The root user's MFA is a virtual (software) device.
+    AwsRootMfaVirtual = "aws_root_mfa_virtual",
+    /// The root user has no access keys.
+    AwsRootAccessKeysAbsent = "aws_root_access_keys_absent",
+    /// The root user has at least one access key.
+    AwsRootAccessKeysPresent = "aws_root_access_keys_present",
+    /// The IAM user has an active MFA device.
+    AwsUserMfaEnabled = "aws_user_mfa_enabled",
+    /// The IAM user can sign in to the console (has a password) but has no active MFA device.
+    AwsConsoleUserWithoutMfa = "aws_console_user_without_mfa",
+    /// No IAM user has a console password.
+    AwsNoConsoleUsers = "aws_no_console_users",
+    /// The IAM user has full administrative access (AdministratorAccess or an Allow of `*` on `*`) and no active MFA device.
+    AwsPrivilegedUserWithoutMfa = "aws_privileged_user_without_mfa",
+    /// The IAM user has full administrative access and an active MFA device.
+    AwsPrivilegedUserMfa = "aws_privileged_user_mfa",
+    /// No IAM user has full administrative access.
+    AwsNoPrivilegedUsers = "aws_no_privileged_users",
+    /// The account password policy meets every configured minimum.
+    AwsPasswordPolicyStrong = "aws_password_policy_strong",
+    /// The account password policy misses at least one configured minimum.
+    AwsPasswordPolicyWeak = "aws_password_policy_weak",
+    /// The account has no password policy (AWS defaults apply).
+    AwsPasswordPolicyMissing = "aws_password_policy_missing",
+    /// Every active access key was rotated within the allowed age.
+    AwsAccessKeysRotated = "aws_access_keys_rotated",
+    /// An active access key is older than the allowed age.
+    AwsAccessKeyTooOld = "aws_access_key_too_old",
+    /// Every enabled credential (password, active access key) was used within the allowed period.
+    AwsCredentialsUsed = "aws_credentials_used",
+    /// An enabled credential has not been used within the allowed period.
+    AwsCredentialUnused = "aws_credential_unused",
+
+    // --- aws: CloudTrail ---
+    /// A multi-region trail is logging and records read and write management events.
+    AwsTrailMultiRegionLogging = "aws_trail_multi_region_logging",
+    /// No multi-region trail is logging all management events.
+    AwsNoMultiRegionTrail = "aws_no_multi_region_trail",
+    /// The account has no trail at all.
+    AwsNoTrails = "aws_no_trails",
+    /// The trail validates its log files (digest files).
+    AwsTrailLogValidationEnabled = "aws_trail_log_validation_enabled",
+    /// The trail does not validate its log files.
+    AwsTrailLogValidationDisabled = "aws_trail_log_validation_disabled",
+    /// The trail encrypts its log files with a KMS key.
+    AwsTrailEncrypted = "aws_trail_encrypted",
+    /// The trail does not encrypt its log files with a KMS key.
+    AwsTrailNotEncrypted = "aws_trail_not_encrypted",
+    /// The trail delivers to CloudWatch Logs.
+    AwsTrailCloudwatchDelivery = "aws_trail_cloudwatch_delivery",
+    /// The trail does not deliver to CloudWatch Logs.
+    AwsTrailNoCloudwatchDelivery = "aws_trail_no_cloudwatch_delivery",
+
+    // --- aws: S3 ---
+    /// All four account-level S3 Block Public Access settings are on.
+    AwsS3AccountBlockOn = "aws_s3_account_block_on",
+    /// At least one account-level S3 Block Public Access setting is off, or none is configured.
+    AwsS3AccountBlockIncomplete = "aws_s3_account_block_incomplete",
+    /// Neither the bucket policy nor the ACL make the bucket public (after account and bucket Block Public Access).
+    AwsS3BucketNotPublic = "aws_s3_bucket_not_public",
+    /// The bucket policy or ACL make the bucket public and no Block Public Access setting neutralises it.
+    AwsS3BucketPublic = "aws_s3_bucket_public",
+    /// The bucket has default encryption.
+    AwsS3BucketEncrypted = "aws_s3_bucket_encrypted",
+    /// The bucket has no default encryption configuration.
+    AwsS3BucketNotEncrypted = "aws_s3_bucket_not_encrypted",
+
+    // --- aws: GuardDuty ---
+    /// An enabled GuardDuty detector exists in the region.
+    AwsGuardDutyEnabled = "aws_guardduty_enabled",
+    /// No enabled GuardDuty detector exists in the region.
+    AwsGuardDutyDisabled = "aws_guardduty_disabled",
 }
 
 impl std::fmt::Display for ReasonCode {

@@ -3,6 +3,8 @@
 //! machine.
 
 mod attest;
+#[cfg(feature = "aws")]
+mod aws;
 mod cli;
 mod daemon;
 mod dlp;

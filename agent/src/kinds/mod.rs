@@ -1,5 +1,7 @@
 //! One module per kind of collector: its configuration and how it collects.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod backup;
 pub mod dlp;
 pub mod github;

@@ -1,0 +1,160 @@
+//! `[[collectors.aws]]`: AWS accounts, through the official SDK with read-only credentials.
+
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use evident_collector_aws::{AccountSpec, AwsCollector, AwsSettings, OrganizationDiscovery};
+use evident_policies::aws::iam::IamSettings;
+use evident_policies::{Observation, Target, TargetKind};
+
+use crate::config::{problem_at, Problem};
+use crate::daemon::{BoxFut, RunFailure};
+use crate::instances::Kind;
+
+crate::collector_instance! {
+    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3).
+    pub struct AwsInstance {
+        /// The accounts, each by profile and/or a role ARN to assume. Default: none.
+        #[serde(default)]
+        pub accounts: Vec<AccountSpec>,
+        /// Discover the active member accounts of an AWS Organization and assume a named role in each.
+        pub organization: Option<OrganizationDiscovery>,
+        /// Regions to cover; the first is where global services are called. Default: `["us-east-1"]`.
+        #[serde(default = "default_regions")]
+        pub regions: Vec<String>,
+        /// Send every call to this endpoint (an emulator such as moto). Default: AWS.
+        pub endpoint_url: Option<String>,
+        /// Accounts collected at the same time. Default: 4.
+        #[serde(default = "default_concurrency")]
+        pub concurrency: usize,
+        /// Attempts per API call (the SDK's standard retries). Default: 3.
+        #[serde(default = "default_max_attempts")]
+        pub max_attempts: u32,
+        /// Limit in seconds of one API call attempt. Default: 30.
+        #[serde(default = "default_call_timeout")]
+        pub call_timeout_seconds: u64,
+        /// Thresholds of the IAM checks.
+        #[serde(default)]
+        pub iam: IamSettings,
+    }
+}
+
+fn default_regions() -> Vec<String> {
+    vec!["us-east-1".to_string()]
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_call_timeout() -> u64 {
+    30
+}
+
+impl AwsInstance {
+    /// The collector's settings.
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            accounts: self.accounts.clone(),
+            organization: self.organization.clone(),
+            regions: self.regions.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            concurrency: self.concurrency,
+            max_attempts: self.max_attempts,
+            call_timeout_seconds: self.call_timeout_seconds,
+            iam: self.iam.clone(),
+        }
+    }
+}
+
+impl Kind for AwsInstance {
+    const KIND: &'static str = "aws";
+
+    fn sources(&self) -> &'static [&'static str] {
+        AwsCollector::sources()
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            kind: TargetKind::Account,
+            id: self.name.clone().unwrap_or_else(|| "aws".to_string()),
+        }
+    }
+
+    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
+        let mut bad = |m: String| problems.push(problem_at(text, Some(span.clone()), &m));
+        if self.accounts.is_empty() && self.organization.is_none() {
+            bad("name at least one entry in accounts, or an organization to discover".into());
+        }
+        if self.regions.is_empty() {
+            bad("regions must name at least one region".into());
+        }
+        for r in &self.regions {
+            if r.is_empty()
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                bad(format!(
+                    "region {r:?} is not a region name such as us-east-1"
+                ));
+            }
+        }
+        if self.concurrency == 0 {
+            bad("concurrency must be at least 1".into());
+        }
+        if self.max_attempts == 0 {
+            bad("max_attempts must be at least 1".into());
+        }
+        if self.call_timeout_seconds == 0 {
+            bad("call_timeout_seconds must be at least 1".into());
+        }
+        if let Some(url) = &self.endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bad(format!(
+                    "endpoint_url {url:?} must start with http:// or https://"
+                ));
+            }
+        }
+        for a in &self.accounts {
+            if let Some(arn) = &a.role_arn {
+                let parts: Vec<&str> = arn.split(':').collect();
+                if parts.len() != 6
+                    || parts[0] != "arn"
+                    || parts[2] != "iam"
+                    || parts[4].len() != 12
+                    || !parts[5].starts_with("role/")
+                {
+                    bad(format!("role_arn {arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"));
+                }
+            } else if a.external_id_env.is_some() || a.external_id_file.is_some() {
+                bad("an external id needs a role_arn".into());
+            }
+            if a.external_id_env.is_some() && a.external_id_file.is_some() {
+                bad("give the external id as external_id_env or external_id_file, not both".into());
+            }
+        }
+        if let Some(o) = &self.organization {
+            if o.role_name.is_empty() || o.role_name.contains([':', '/']) {
+                bad(format!(
+                    "organization.role_name {:?} must be a role name, not an ARN or path",
+                    o.role_name
+                ));
+            }
+            if o.external_id_env.is_some() && o.external_id_file.is_some() {
+                bad("give the organization's external id as external_id_env or external_id_file, not both".into());
+            }
+        }
+    }
+
+    fn collect(&self, now: DateTime<Utc>) -> BoxFut<Result<Vec<Observation>, RunFailure>> {
+        let collector = AwsCollector::new(self.settings());
+        Box::pin(async move {
+            collector.collect(now).await.map_err(|e| RunFailure {
+                transient: e.is_transient(),
+                message: e.to_string(),
+            })
+        })
+    }
+}
