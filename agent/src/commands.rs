@@ -668,20 +668,7 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
         ),
         // Without --key, trust the agent's own key when this user can read
         // it: a ledger re-signed with another key then fails.
-        None => {
-            let path = ctx.key_path(&cfg);
-            match FileSigner::load(&path) {
-                Ok(signer) => {
-                    eprintln!(
-                        "evident: trusting the agent's signing key {} (key id {}); pass --key to pin another",
-                        path.display(),
-                        signer.key_id()
-                    );
-                    Some(signer.public_key_pem().to_string())
-                }
-                Err(_) => None,
-            }
-        }
+        None => default_trusted_key(ctx, &cfg, &ledger)?,
     };
     let report = evident_evidence::verify::verify_ledger(&ledger, trusted.as_deref())?;
     let since_report = since
@@ -713,6 +700,46 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
         }
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILURE })
+}
+
+/// The key `evident verify` trusts without `--key`: the agent's own key, or,
+/// when the ledger's key chain leads from its first key to the agent's key
+/// through rotation records, that first key (pinning the newest key would
+/// not vouch for what the keys before it signed). `None` when the key file
+/// cannot be read by this user: the keys stored in the ledger are used, and
+/// the report says the key is not pinned.
+fn default_trusted_key(
+    ctx: &Context,
+    cfg: &Config,
+    ledger: &Ledger,
+) -> anyhow::Result<Option<String>> {
+    let path = ctx.key_path(cfg);
+    let Ok(signer) = FileSigner::load(&path) else {
+        return Ok(None);
+    };
+    let agent_key = signer.key_id().to_string();
+    let first = ledger.checkpoints()?.first().map(|c| c.key_id.clone());
+    let chained = ledger
+        .key_rotations()?
+        .iter()
+        .any(|(_, r)| r.new_key_id == agent_key);
+    let (id, pem) = match first {
+        Some(first) if first != agent_key && chained => match ledger.public_key(&first)? {
+            Some(pem) => (first, pem),
+            None => (agent_key, signer.public_key_pem().to_string()),
+        },
+        _ => (agent_key, signer.public_key_pem().to_string()),
+    };
+    eprintln!(
+        "evident: trusting key {id} (the agent's signing key {}{}); pass --key to pin another",
+        path.display(),
+        if id == signer.key_id() {
+            ""
+        } else {
+            ", through its rotation chain"
+        }
+    );
+    Ok(Some(pem))
 }
 
 /// `evident prove RECORD_ID --out FILE`.

@@ -630,3 +630,26 @@ fn issue_2_verify_trusts_the_agents_own_key_by_default() {
     assert!(stdout(&o).contains("trusted key:  "), "{}", stdout(&o));
     assert!(!stdout(&o).contains("trusted key:  none"), "{}", stdout(&o));
 }
+
+#[test]
+fn verify_without_key_after_a_rotation_follows_the_chain_from_the_first_key() {
+    let sb = Sandbox::new();
+    collect_json(&sb);
+    assert_code(&sb.evident(&["key", "rotate"]), 0);
+    collect_json(&sb);
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("through its rotation chain"),
+        "{}",
+        stderr(&o)
+    );
+    // A key that is not in the chain is still refused.
+    let key = sb.data().join("agent-key.pem");
+    std::fs::remove_file(&key).expect("remove key");
+    let other = Sandbox::new();
+    collect_json(&other);
+    std::fs::copy(other.data().join("agent-key.pem"), &key).expect("swap key");
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 1);
+}
