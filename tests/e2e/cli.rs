@@ -623,7 +623,7 @@ fn issue_2_verify_trusts_the_agents_own_key_by_default() {
     let o = sb.evident(&["verify"]);
     assert_code(&o, 0);
     assert!(
-        stderr(&o).contains("trusting the agent's signing key"),
+        stderr(&o).contains("(the agent's signing key"),
         "{}",
         stderr(&o)
     );
