@@ -730,15 +730,18 @@ fn default_trusted_key(
         },
         _ => (agent_key, signer.public_key_pem().to_string()),
     };
-    eprintln!(
-        "evident: trusting key {id} (the agent's signing key {}{}); pass --key to pin another",
-        path.display(),
-        if id == signer.key_id() {
-            ""
-        } else {
-            ", through its rotation chain"
-        }
-    );
+    if id == signer.key_id() {
+        eprintln!(
+            "evident: trusting key {id} (the agent's signing key {}); pass --key to pin another",
+            path.display()
+        );
+    } else {
+        eprintln!(
+            "evident: trusting key {id}, the first key of the rotation chain that leads to the agent's signing key {} ({}); pass --key to pin another",
+            path.display(),
+            signer.key_id()
+        );
+    }
     Ok(Some(pem))
 }
 
@@ -1105,6 +1108,12 @@ fn parse_expiry(text: &str, now: chrono::DateTime<Utc>) -> anyhow::Result<chrono
     if at <= now {
         return Err(crate::UsageError(format!("--expires {text:?} is not in the future")).into());
     }
+    if at > now + chrono::Duration::days(3650) {
+        return Err(crate::UsageError(format!(
+            "--expires {text:?} is more than 3650 days ahead: evidence and acceptances must be renewed"
+        ))
+        .into());
+    }
     Ok(at)
 }
 
@@ -1132,7 +1141,10 @@ fn who(by: Option<&str>) -> anyhow::Result<String> {
             )
         });
     if name.trim().is_empty() || name.chars().any(char::is_control) {
-        return Err(crate::UsageError("--by must be a printable name".into()).into());
+        return Err(crate::UsageError(
+            "the name (--by or --approver) must be printable and not empty".into(),
+        )
+        .into());
     }
     Ok(name)
 }

@@ -640,7 +640,7 @@ fn verify_without_key_after_a_rotation_follows_the_chain_from_the_first_key() {
     let o = sb.evident(&["verify"]);
     assert_code(&o, 0);
     assert!(
-        stderr(&o).contains("through its rotation chain"),
+        stderr(&o).contains("the first key of the rotation chain"),
         "{}",
         stderr(&o)
     );
