@@ -187,6 +187,15 @@ fn an_accepted_failure_shows_as_accepted_and_bad_input_is_refused() {
             "--note",
             "x",
         ],
+        &[
+            "attest",
+            "--control",
+            "A.6.3",
+            "--expires",
+            "2200-01-01",
+            "--note",
+            "x",
+        ],
     ] {
         assert_code(&sb.evident_with(&cfg, bad), 2);
     }
