@@ -106,6 +106,13 @@ impl Context {
         // its ledger (which the check above refuses).
         let ledger = Ledger::open(&ledger_path)
             .with_context(|| format!("cannot open ledger {}", ledger_path.display()))?;
+        // Evidence is for the agent and its auditors, not for every local
+        // user: 0600 (SQLite gives its -wal/-shm files the same mode).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&ledger_path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot set the mode of {}", ledger_path.display()))?;
+        }
         let (signer, created) = FileSigner::load_or_create(&key_path)
             .with_context(|| format!("signing key {}", key_path.display()))?;
         Ok((ledger, signer, created))

@@ -46,6 +46,11 @@ fn collect_records_the_three_host_check_areas_of_this_machine() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let mode = std::fs::metadata(sb.data().join("evidence.db"))
+        .expect("ledger exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the ledger is for the agent only");
     // And the text summary of a second run names the checks.
     let o = sb.evident(&["collect"]);
     assert_code(&o, 0);
