@@ -297,7 +297,7 @@ impl AgentRunner {
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         if latest.is_none() {
             let mut map = BTreeMap::new();
-            for (_, rec) in ledger.records()? {
+            for (_, rec) in ledger.records_of_type("finding")? {
                 if let Record::Finding(f) = rec {
                     map.insert(SeriesKey::of(&f), f.status);
                 }
@@ -478,7 +478,7 @@ pub fn recorded_decisions(
     at: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<String, evident_policies::soa::Decision>, LedgerError> {
     let mut out = BTreeMap::new();
-    for (_, rec) in ledger.records()? {
+    for (_, rec) in ledger.records_of_type("soa_decision")? {
         if let Record::SoaDecision(d) = rec {
             if at.is_some_and(|at| d.recorded_at > at) {
                 continue;

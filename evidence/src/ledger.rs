@@ -600,10 +600,23 @@ impl Ledger {
     pub fn key_rotations(
         &self,
     ) -> Result<Vec<(u64, crate::record::KeyRotationRecord)>, LedgerError> {
+        Ok(self
+            .records_of_type("key_rotation")?
+            .into_iter()
+            .filter_map(|(i, r)| match r {
+                Record::KeyRotation(k) => Some((i, k)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The records whose `record_type` column is `record_type` (e.g.
+    /// `soa_decision`), in leaf order: only those rows are read and parsed.
+    pub fn records_of_type(&self, record_type: &str) -> Result<Vec<(u64, Record)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = 'key_rotation' ORDER BY idx",
+            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = ?1 ORDER BY idx",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([record_type])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let leaf = StoredLeaf {
@@ -614,9 +627,7 @@ impl Ledger {
                 leaf_hash: r.get(4)?,
                 bytes: r.get(5)?,
             };
-            if let (i, Record::KeyRotation(k)) = parse_leaf(leaf)? {
-                out.push((i, k));
-            }
+            out.push(parse_leaf(leaf)?);
         }
         Ok(out)
     }
