@@ -183,6 +183,7 @@ impl AwsCollector {
         let limit = Arc::new(tokio::sync::Semaphore::new(
             self.settings.concurrency.max(1),
         ));
+        let labels: Vec<String> = accounts.iter().map(|a| a.label.clone()).collect();
         let mut set = tokio::task::JoinSet::new();
         for (i, account) in accounts.into_iter().enumerate() {
             let settings = self.settings.clone();
@@ -195,10 +196,33 @@ impl AwsCollector {
             });
         }
         let mut per_account = Vec::new();
+        let mut task_error = None;
         while let Some(done) = set.join_next().await {
             match done {
                 Ok(x) => per_account.push(x),
-                Err(e) => tracing::error!(error = %e, "an AWS account task failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "an AWS account task failed");
+                    task_error = Some(e.to_string());
+                }
+            }
+        }
+        // Fail closed: an account whose task died still gets error findings.
+        if let Some(why) = task_error {
+            let region = self
+                .settings
+                .regions
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "us-east-1".into());
+            for (i, label) in labels.iter().enumerate() {
+                if !per_account.iter().any(|(j, _)| *j == i) {
+                    let e = error::malformed(
+                        "collect",
+                        &region,
+                        format!("the collection task of this account failed: {why}"),
+                    );
+                    per_account.push((i, all_failed(label, &region, e, &self.settings, now)));
+                }
             }
         }
         // Stable order: as configured, then discovered.

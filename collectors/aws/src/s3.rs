@@ -170,11 +170,15 @@ async fn bucket(
         },
         async {
             match c.get_bucket_policy_status().bucket(&name).send().await {
-                Ok(out) => Reading::Ok(Some(
-                    out.policy_status()
-                        .and_then(|s| s.is_public())
-                        .unwrap_or(false),
-                )),
+                // A 200 without PolicyStatus.IsPublic cannot be read as "not public".
+                Ok(out) => match out.policy_status().and_then(|s| s.is_public()) {
+                    Some(public) => Reading::Ok(Some(public)),
+                    None => Reading::Error(crate::error::malformed(
+                        "s3:GetBucketPolicyStatus",
+                        r,
+                        "the response has no PolicyStatus.IsPublic",
+                    )),
+                },
                 Err(e) if code_of(&e) == Some("NoSuchBucketPolicy") => Reading::Ok(None),
                 Err(e) => Reading::Error(classify("s3:GetBucketPolicyStatus", r, &e)),
             }

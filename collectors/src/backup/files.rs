@@ -329,7 +329,10 @@ pub(crate) fn test(ctx: &mut Ctx<'_>, sandbox: &Path) {
     let Some(snap) = newest else {
         ctx.problem(
             ProblemKind::NoSnapshot,
-            format!("{} holds no snapshot", ctx.set.repository),
+            format!(
+                "{} holds no snapshot",
+                super::redact_repository(&ctx.set.repository)
+            ),
         );
         return;
     };
@@ -339,6 +342,18 @@ pub(crate) fn test(ctx: &mut Ctx<'_>, sandbox: &Path) {
         tool.verify_data(ctx, &snap);
         return;
     };
+    if all.is_empty() {
+        // A snapshot that lists no file (or whose listing could not be read)
+        // would restore nothing and "pass": that tests nothing.
+        ctx.problem(
+            ProblemKind::FileMissing,
+            format!(
+                "snapshot {} lists no regular file (or its listing could not be read): nothing to restore",
+                snap.id
+            ),
+        );
+        return;
+    }
     let paths = ctx.set.paths.clone();
     for p in &paths {
         if !all.iter().any(|e| under(&e.path, std::slice::from_ref(p))) {
