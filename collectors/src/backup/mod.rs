@@ -248,7 +248,7 @@ fn test_set(
     let result = RestoreTest {
         name: set.name.clone(),
         backend: set.backend,
-        repository: set.repository.clone(),
+        repository: redact_repository(&set.repository),
         snapshot: None,
         rpo_hours: set.rpo_hours,
         rto_target_seconds: set.rto_target_seconds,
@@ -359,3 +359,42 @@ pub(crate) fn check_canaries(ctx: &mut Ctx<'_>, root: &Path) {
 
 #[cfg(test)]
 mod tests;
+
+/// The repository location without any `user:password@` part, for evidence
+/// and messages (restic accepts credentials inside REST and S3 URLs).
+pub(crate) fn redact_repository(repo: &str) -> String {
+    let Some(scheme_end) = repo.find("://") else {
+        return repo.to_string();
+    };
+    let rest = &repo[scheme_end + 3..];
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &repo[..scheme_end + 3], &rest[at + 1..]),
+        None => repo.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_repository;
+
+    #[test]
+    fn credentials_in_repository_urls_are_redacted() {
+        assert_eq!(
+            redact_repository("rest:https://alice:s3cret@backup.example:8000/repo"),
+            "rest:https://***@backup.example:8000/repo"
+        );
+        assert_eq!(
+            redact_repository("/srv/backup/restic"),
+            "/srv/backup/restic"
+        );
+        assert_eq!(
+            redact_repository("sftp:user@host:/srv/repo"),
+            "sftp:user@host:/srv/repo"
+        );
+        assert_eq!(
+            redact_repository("s3:https://s3.example/bucket/a@b"),
+            "s3:https://s3.example/bucket/a@b"
+        );
+    }
+}
