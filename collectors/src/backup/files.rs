@@ -60,20 +60,23 @@ impl Tool<'_> {
         let mut c = Command::new(&self.program);
         match self.backend {
             Backend::Restic => {
+                // The repository goes in the environment, not argv: a URL
+                // with credentials must not show in `ps`.
                 for v in [
-                    "RESTIC_REPOSITORY",
                     "RESTIC_REPOSITORY_FILE",
                     "RESTIC_PASSWORD_FILE",
                     "RESTIC_PASSWORD_COMMAND",
                 ] {
                     c.env_remove(v);
                 }
-                c.env("RESTIC_PASSWORD", self.secret.unwrap_or_default());
-                c.args(["-r", self.repo, "--no-cache"]);
+                c.env("RESTIC_PASSWORD", self.secret.unwrap_or_default())
+                    .env("RESTIC_REPOSITORY", self.repo);
+                c.arg("--no-cache");
             }
             _ => {
+                // BORG_REPO rather than argv (see restic above); archives
+                // are then named `::NAME`.
                 for v in [
-                    "BORG_REPO",
                     "BORG_PASSCOMMAND",
                     "BORG_PASSPHRASE_FD",
                     "BORG_NEW_PASSPHRASE",
@@ -81,6 +84,7 @@ impl Tool<'_> {
                     c.env_remove(v);
                 }
                 c.env("BORG_PASSPHRASE", self.secret.unwrap_or_default())
+                    .env("BORG_REPO", self.repo)
                     .env("BORG_BASE_DIR", self.state)
                     .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "no")
                     .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "no")
@@ -128,7 +132,7 @@ impl Tool<'_> {
                 c.args(["--no-lock", "snapshots", "--json"]);
             }
             _ => {
-                c.args(["list", "--json", self.repo]);
+                c.args(["list", "--json"]);
             }
         }
         let out = self.call(ctx, "snapshots", c)?;
@@ -155,11 +159,7 @@ impl Tool<'_> {
                 c.args(["--no-lock", "ls", "--json", &snap.id]);
             }
             _ => {
-                c.args([
-                    "list",
-                    "--json-lines",
-                    &format!("{}::{}", self.repo, snap.id),
-                ]);
+                c.args(["list", "--json-lines", &format!("::{}", snap.id)]);
             }
         }
         let out = self.call(ctx, "file list", c)?;
@@ -183,7 +183,7 @@ impl Tool<'_> {
                 }
             }
             _ => {
-                c.args(["extract", &format!("{}::{}", self.repo, snap.id)])
+                c.args(["extract", &format!("::{}", snap.id)])
                     .args(only.unwrap_or_default())
                     .current_dir(target);
             }
@@ -204,11 +204,7 @@ impl Tool<'_> {
                 format!("restic check --read-data-subset={subset}")
             }
             _ => {
-                c.args([
-                    "check",
-                    "--verify-data",
-                    &format!("{}::{}", self.repo, snap.id),
-                ]);
+                c.args(["check", "--verify-data", &format!("::{}", snap.id)]);
                 format!("borg check --verify-data of archive {}", snap.id)
             }
         };

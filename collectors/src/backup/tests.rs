@@ -657,3 +657,52 @@ fn postgres_dump_restores_into_a_scratch_database_and_is_dropped() {
     // The original database is untouched.
     assert_eq!(pg.query("shop", "SELECT count(*) FROM orders"), "50");
 }
+
+/// The repository (which may embed credentials) is passed in the
+/// environment, never in argv where `ps` shows it. The "tool" here is a
+/// script that records what it was given and fails; the verdict is not the
+/// point, the recorded command line is.
+#[test]
+fn repository_is_never_in_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("argv");
+    let script = dir.path().join("tool");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> {log}\nprintf 'env:%s|%s\\n' \"$RESTIC_REPOSITORY\" \"$BORG_REPO\" >> {log}\nexit 1\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "pw\n").unwrap();
+    let repo = "rest:https://alice:s3cret@backup.invalid:8000/repo";
+    for backend in [Backend::Restic, Backend::Borg] {
+        std::fs::write(&log, "").unwrap();
+        let mut s = set(backend, Path::new(repo), &pw, ("/c", &"0".repeat(64)));
+        s.program = Some(script.to_string_lossy().into_owned());
+        let sandbox = tempfile::tempdir().unwrap();
+        let (obs, findings) = run_sets(vec![s], sandbox.path());
+        assert_eq!(findings[0].status, Status::Fail, "{obs:?}");
+        let seen = std::fs::read_to_string(&log).unwrap();
+        let argv: Vec<&str> = seen.lines().filter(|l| !l.starts_with("env:")).collect();
+        assert!(!argv.is_empty(), "{backend:?}: the tool was not run");
+        assert!(
+            argv.iter()
+                .all(|a| !a.contains("s3cret") && !a.contains("backup.invalid")),
+            "{backend:?}: repository in argv: {argv:?}"
+        );
+        assert!(
+            seen.contains(&format!("env:{repo}|")) || seen.contains(&format!("env:|{repo}")),
+            "{backend:?}: repository not passed in the environment"
+        );
+        let rendered = serde_json::to_string(&obs).unwrap();
+        assert!(
+            !rendered.contains("s3cret"),
+            "{backend:?}: secret in the observation"
+        );
+    }
+}
