@@ -332,7 +332,14 @@ impl AgentRunner {
 
     /// Send the run's transitions to the configured webhooks.
     pub async fn notify(&self, events: &[crate::notify::Event]) -> usize {
-        crate::notify::deliver(&self.cfg.notify.webhook, &self.agent_id, events).await
+        let hooks: Vec<crate::notify::WebhookConfig> = self
+            .cfg
+            .notify
+            .webhook
+            .iter()
+            .map(|h| h.get_ref().clone())
+            .collect();
+        crate::notify::deliver(&hooks, &self.agent_id, events).await
     }
 }
 

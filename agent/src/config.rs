@@ -89,7 +89,7 @@ pub struct DocumentConfig {
 pub struct DaemonConfig {
     /// How many collector runs may be in progress at once. Default: 2.
     #[serde(default = "default_max_concurrent")]
-    pub max_concurrent_runs: usize,
+    pub max_concurrent_runs: Spanned<usize>,
 }
 
 impl Default for DaemonConfig {
@@ -100,8 +100,8 @@ impl Default for DaemonConfig {
     }
 }
 
-fn default_max_concurrent() -> usize {
-    2
+fn default_max_concurrent() -> Spanned<usize> {
+    Spanned::new(0..0, 2)
 }
 
 /// `[agent]`: identity and storage.
@@ -424,8 +424,40 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
         }
         inst.validate(text, &span, problems);
     }
+    let mut clauses: BTreeSet<&str> = BTreeSet::new();
+    let today = chrono::Utc::now().date_naive();
     for doc in &cfg.readiness.document {
         let clause = &doc.get_ref().clause;
+        if !clauses.insert(clause.get_ref().as_str()) {
+            problems.push(problem_at(
+                text,
+                Some(clause.span()),
+                &format!(
+                    "clause {:?} is listed twice; list each document once",
+                    clause.get_ref()
+                ),
+            ));
+        }
+        if doc.get_ref().location.trim().is_empty() {
+            problems.push(problem_at(
+                text,
+                Some(doc.span()),
+                &format!(
+                    "clause {:?}: location is empty; give the file path or URL of the document",
+                    clause.get_ref()
+                ),
+            ));
+        }
+        if doc.get_ref().review_interval_days == 0 {
+            problems.push(problem_at(
+                text,
+                Some(doc.span()),
+                &format!(
+                    "clause {:?}: review_interval_days must be at least 1",
+                    clause.get_ref()
+                ),
+            ));
+        }
         if !evident_policies::readiness::MANDATORY_DOCUMENTS
             .iter()
             .any(|(c, _)| c == clause.get_ref())
@@ -445,30 +477,57 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             ));
         }
         if let Some(d) = &doc.get_ref().last_review {
-            if d.date.is_none() || d.time.is_some() {
-                problems.push(problem_at(
+            match (d.date, d.time) {
+                (Some(date), None) => {
+                    let parsed = chrono::NaiveDate::from_ymd_opt(
+                        i32::from(date.year),
+                        u32::from(date.month),
+                        u32::from(date.day),
+                    );
+                    if parsed.is_some_and(|p| p > today) {
+                        problems.push(problem_at(
+                            text,
+                            Some(doc.span()),
+                            &format!(
+                                "clause {:?}: last_review {d} is in the future",
+                                clause.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                _ => problems.push(problem_at(
                     text,
                     Some(doc.span()),
                     "last_review must be a date such as 2026-03-01",
-                ));
+                )),
             }
         }
     }
+    let mut hooks: BTreeSet<&str> = BTreeSet::new();
     for hook in &cfg.notify.webhook {
-        for why in hook.problems() {
-            problems.push(Problem {
-                line: 0,
-                column: 0,
-                message: format!("notify: {why}"),
-            });
+        let name = hook.get_ref().name.as_str();
+        if !hooks.insert(name) {
+            problems.push(problem_at(
+                text,
+                Some(hook.span()),
+                &format!("notify: webhook name {name:?} is used twice; names must be unique"),
+            ));
+        }
+        for why in hook.get_ref().problems() {
+            problems.push(problem_at(
+                text,
+                Some(hook.span()),
+                &format!("notify: {why}"),
+            ));
         }
     }
-    if cfg.daemon.max_concurrent_runs == 0 {
-        problems.push(Problem {
-            line: 0,
-            column: 0,
-            message: "daemon.max_concurrent_runs must be at least 1".into(),
-        });
+    if *cfg.daemon.max_concurrent_runs.get_ref() == 0 {
+        let at = cfg.daemon.max_concurrent_runs.span();
+        problems.push(problem_at(
+            text,
+            (!at.is_empty()).then_some(at),
+            "daemon.max_concurrent_runs must be at least 1",
+        ));
     }
     if let Some(id) = &cfg.agent.id {
         if let Err(why) = check_agent_id(id.get_ref()) {
@@ -718,6 +777,63 @@ mod tests {
             .find(|p| p.message.contains("A.9.9"))
             .expect("present");
         assert_eq!((unknown.line, unknown.column), (5, 15));
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_problems_at_their_line() {
+        let text = "[daemon]\nmax_concurrent_runs = 0\n\n[[notify.webhook]]\nname = \"ops\"\nurl = \"https://hooks.example/a\"\n[[notify.webhook]]\nname = \"ops\"\nurl = \"ftp://hooks.example/b\"\n\n[[readiness.document]]\nclause = \"5.2\"\nlocation = \" \"\nreview_interval_days = 0\n[[readiness.document]]\nclause = \"5.2\"\nlocation = \"/srv/isms/policy.pdf\"\nlast_review = 2999-01-01\n";
+        let problems = parse(text).expect_err("invalid");
+        let at = |needle: &str| {
+            problems
+                .iter()
+                .find(|p| p.message.contains(needle))
+                .map(|p| p.line)
+                .unwrap_or_else(|| panic!("no problem with {needle:?}: {problems:#?}"))
+        };
+        assert_eq!(at("max_concurrent_runs"), 2);
+        assert_eq!(at("\"ops\" is used twice"), 7);
+        assert_eq!(at("http:// or https://"), 7);
+        assert_eq!(at("location is empty"), 11);
+        assert_eq!(at("review_interval_days"), 11);
+        assert_eq!(at("listed twice"), 16);
+        assert_eq!(at("in the future"), 15);
+        assert!(problems.iter().all(|p| p.line > 0), "{problems:#?}");
+    }
+
+    #[test]
+    fn collector_values_that_cannot_work_are_problems() {
+        let text = "[[collectors.webfilter]]\nquery_timeout_seconds = 0\n[[collectors.webfilter.resolvers]]\naddress = \"127.0.0.1:53\"\ncontrols = [\"example.org\"]\ncanaries = { malware = [\"malware.test\"] }\n\n[[collectors.backup]]\n[[collectors.backup.sets]]\nname = \"files\"\nbackend = \"restic\"\nrepository = \"/srv/restic\"\npassword_file = \"/etc/evident/restic.pw\"\nrpo_hours = 0\nrto_target_seconds = 60\nread_data_subset = \"banana\"\n";
+        let problems = parse(text).expect_err("invalid");
+        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        for needle in ["query_timeout_seconds", "rpo_hours", "read_data_subset"] {
+            assert!(
+                msgs.iter().any(|m| m.contains(needle)),
+                "{needle}: {msgs:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 3, "{msgs:#?}");
+    }
+
+    #[cfg(feature = "github")]
+    #[test]
+    fn github_base_url_needs_a_host_and_max_owners_one() {
+        let base = "[[collectors.github]]\norganisations = [\"acme\"]\ntoken_env = \"GH_TOKEN\"\n";
+        assert!(parse(&format!(
+            "{base}base_url = \"https://github.example/api/v3\"\n"
+        ))
+        .is_ok());
+        for bad in [
+            "https:// bad",
+            "https://",
+            "https://user:pw@github.example/api/v3",
+            "not a url",
+        ] {
+            let problems = parse(&format!("{base}base_url = {bad:?}\n")).expect_err(bad);
+            assert_eq!(problems.len(), 1, "{bad}: {problems:#?}");
+            assert!(problems[0].message.contains("base_url"), "{problems:#?}");
+        }
+        let problems = parse(&format!("{base}max_owners = 0\n")).expect_err("max_owners");
+        assert!(problems[0].message.contains("max_owners"), "{problems:#?}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub enum PayloadFormat {
 pub struct NotifyConfig {
     /// Webhooks.
     #[serde(default)]
-    pub webhook: Vec<WebhookConfig>,
+    pub webhook: Vec<toml::Spanned<WebhookConfig>>,
 }
 
 impl WebhookConfig {

@@ -83,7 +83,7 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
     };
     let setup = setup()?;
     let _lock = lock_data_dir(&setup.data_dir)?;
-    let concurrency = setup.cfg.daemon.max_concurrent_runs;
+    let concurrency = *setup.cfg.daemon.max_concurrent_runs.get_ref();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runner = AgentRunner::new(
         Arc::new(setup.cfg),

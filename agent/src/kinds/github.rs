@@ -139,11 +139,26 @@ impl Kind for GithubInstance {
             }
         }
         if let Some(u) = &self.base_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                problem(&format!(
+            match u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+            {
+                None => problem(&format!(
                     "base_url {u:?} must start with https:// (or http:// for a local test server)"
-                ));
+                )),
+                Some(rest) => {
+                    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                    let bad = |c: char| c.is_whitespace() || c.is_control() || c == '@';
+                    if host.is_empty() || host.contains(bad) || rest.contains(char::is_whitespace) {
+                        problem(&format!(
+                            "base_url {u:?} needs a host name and no spaces or credentials, e.g. https://github.example.com/api/v3"
+                        ));
+                    }
+                }
             }
+        }
+        if self.max_owners == 0 {
+            problem("max_owners must be at least 1: every organisation has an owner");
         }
     }
 

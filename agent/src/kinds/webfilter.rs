@@ -60,6 +60,11 @@ impl Kind for WebfilterInstance {
         if self.resolvers.is_empty() && self.proxies.is_empty() {
             at("a webfilter collector needs at least one resolver or proxy");
         }
+        if self.query_timeout_seconds == 0 {
+            at("query_timeout_seconds must be at least 1");
+        } else if self.query_timeout_seconds >= self.timeout_seconds {
+            at("query_timeout_seconds must be shorter than the collector's timeout_seconds");
+        }
         for r in &self.resolvers {
             if r.canaries.values().all(Vec::is_empty) || r.controls.is_empty() {
                 at(&format!(

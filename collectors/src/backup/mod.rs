@@ -111,6 +111,23 @@ fn default_sample_size() -> usize {
     100
 }
 
+/// What `restic check --read-data-subset` accepts: `n/t` (1 <= n <= t),
+/// a percentage in (0, 100], or a size with a K, M, G or T suffix.
+fn valid_read_data_subset(s: &str) -> bool {
+    if let Some((n, t)) = s.split_once('/') {
+        return matches!((n.parse::<u64>(), t.parse::<u64>()), (Ok(n), Ok(t)) if n >= 1 && n <= t);
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        return p
+            .parse::<f64>()
+            .is_ok_and(|p| p.is_finite() && p > 0.0 && p <= 100.0);
+    }
+    match s.char_indices().last() {
+        Some((i, unit)) if "KMGTkmgt".contains(unit) => s[..i].parse::<u64>().is_ok_and(|n| n > 0),
+        _ => false,
+    }
+}
+
 impl BackupSet {
     /// Problems with the set's configuration, one message each.
     pub fn problems(&self) -> Vec<String> {
@@ -125,6 +142,31 @@ impl BackupSet {
                 self.name
             )),
             _ => {}
+        }
+        if self.rpo_hours == 0 {
+            out.push(format!(
+                "backup set {}: rpo_hours must be at least 1",
+                self.name
+            ));
+        }
+        if self.rto_target_seconds == 0 {
+            out.push(format!(
+                "backup set {}: rto_target_seconds must be at least 1",
+                self.name
+            ));
+        }
+        if let Some(subset) = &self.read_data_subset {
+            if self.backend != Backend::Restic {
+                out.push(format!(
+                    "backup set {}: read_data_subset applies to restic only",
+                    self.name
+                ));
+            } else if !valid_read_data_subset(subset) {
+                out.push(format!(
+                    "backup set {}: read_data_subset {subset:?} must be a share such as `5%`, `1/10` or a size such as `500M`",
+                    self.name
+                ));
+            }
         }
         for c in &self.canaries {
             if c.sha256.len() != 64 || !c.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -396,5 +438,67 @@ mod redact_tests {
             redact_repository("s3:https://s3.example/bucket/a@b"),
             "s3:https://s3.example/bucket/a@b"
         );
+    }
+}
+
+#[cfg(test)]
+mod problem_tests {
+    use super::*;
+
+    fn restic_set() -> BackupSet {
+        BackupSet {
+            name: "files".into(),
+            backend: Backend::Restic,
+            repository: "/srv/backup/restic".into(),
+            password_file: Some(PathBuf::from("/etc/evident/restic.pw")),
+            password_env: None,
+            paths: vec![],
+            rpo_hours: 24,
+            rto_target_seconds: 3600,
+            sample_size: 5,
+            canaries: vec![],
+            read_data_subset: None,
+            program: None,
+            host: None,
+            port: None,
+            user: None,
+            maintenance_database: None,
+            database: None,
+            sanity: vec![],
+        }
+    }
+
+    #[test]
+    fn a_sound_set_has_no_problems() {
+        assert_eq!(restic_set().problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn zero_rpo_and_rto_are_problems() {
+        let mut s = restic_set();
+        s.rpo_hours = 0;
+        s.rto_target_seconds = 0;
+        let p = s.problems();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("rpo_hours"), "{p:?}");
+        assert!(p[1].contains("rto_target_seconds"), "{p:?}");
+    }
+
+    #[test]
+    fn read_data_subset_accepts_restic_forms_only() {
+        for good in ["5%", "100%", "0.5%", "1/10", "10/10", "500M", "2G", "100k"] {
+            assert!(valid_read_data_subset(good), "{good}");
+        }
+        for bad in [
+            "banana", "", "0%", "101%", "NaN%", "0/5", "6/5", "1/", "M", "0M", "5", "-1%", "5X",
+        ] {
+            assert!(!valid_read_data_subset(bad), "{bad}");
+        }
+        let mut s = restic_set();
+        s.read_data_subset = Some("banana".into());
+        assert!(s.problems()[0].contains("read_data_subset"));
+        s.backend = Backend::Borg;
+        s.read_data_subset = Some("5%".into());
+        assert!(s.problems()[0].contains("restic only"));
     }
 }
