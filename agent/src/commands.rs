@@ -1178,6 +1178,30 @@ fn append_attestation(
 }
 
 /// `evident attest`.
+/// Longest `--note` or justification accepted, in characters.
+const MAX_NOTE_CHARS: usize = 4000;
+
+/// A note is text for people: bounded, without control characters other
+/// than newlines and tabs (which could rewrite a terminal or a report).
+fn check_note(note: &str) -> anyhow::Result<()> {
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(crate::UsageError(format!(
+            "--note is longer than {MAX_NOTE_CHARS} characters; attach a file for long text"
+        ))
+        .into());
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(crate::UsageError(
+            "--note contains control characters (only newlines and tabs are allowed)".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub fn attest(
     ctx: &Context,
     control: &str,
@@ -1194,8 +1218,26 @@ pub fn attest(
     if note.trim().is_empty() {
         return Err(crate::UsageError("--note must say what is attested".into()).into());
     }
+    check_note(note)?;
     if store && file.is_none() {
         return Err(crate::UsageError("--store needs --file".into()).into());
+    }
+    if let Some(path) = file {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(crate::UsageError(format!(
+                    "--file {} is not a regular file",
+                    path.display()
+                ))
+                .into())
+            }
+            Err(e) => {
+                return Err(
+                    crate::UsageError(format!("--file {}: {}", path.display(), e.kind())).into(),
+                )
+            }
+        }
     }
     let cfg = ctx.config()?;
     let attached = match file {
@@ -1275,6 +1317,11 @@ pub fn accept_risk(
     if justification.trim().is_empty() {
         return Err(crate::UsageError("--justification must not be empty".into()).into());
     }
+    check_note(justification).map_err(|_| {
+        crate::UsageError(format!(
+            "--justification must be at most {MAX_NOTE_CHARS} characters without control characters"
+        ))
+    })?;
     let expires_at = parse_expiry(expires, now)?;
     let cfg = ctx.config()?;
     append_attestation(

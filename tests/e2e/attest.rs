@@ -200,3 +200,57 @@ fn an_accepted_failure_shows_as_accepted_and_bad_input_is_refused() {
         assert_code(&sb.evident_with(&cfg, bad), 2);
     }
 }
+
+/// Bad attestation input is a usage error (exit 2) that records nothing.
+#[test]
+fn attest_refuses_a_directory_a_missing_file_and_control_characters() {
+    let sb = Sandbox::new();
+    let cfg = sb.write("a.toml", "[[collectors.host]]\n");
+    assert_code(&sb.evident_with(&cfg, &["collect"]), 0);
+    let before = sb.evident_with(&cfg, &["verify"]);
+    assert_code(&before, 0);
+    let dir = sb.dir.path().join("docs");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let missing = sb.dir.path().join("nope.pdf");
+    let long = "x".repeat(4001);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--file", dir.to_str().expect("utf8"), "--note", "training"],
+            "not a regular file",
+        ),
+        (
+            &[
+                "--file",
+                missing.to_str().expect("utf8"),
+                "--note",
+                "training",
+            ],
+            "nope.pdf",
+        ),
+        (&["--note", "line\u{1b}[2Jcleared"], "control characters"),
+        (&["--note", &long], "longer than"),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec!["attest", "--control", "A.6.3", "--expires", "30d"];
+        args.extend_from_slice(extra);
+        let o = sb.evident_with(&cfg, &args);
+        assert_code(&o, 2);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(expect), "{expect}: {err}");
+    }
+    let o = sb.evident_with(&cfg, &["soa", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let a63 = v["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|r| r["control"] == "A.6.3")
+        .cloned()
+        .expect("A.6.3");
+    assert_eq!(
+        a63["record_ids"].as_array().map(Vec::len),
+        Some(0),
+        "{a63:#}"
+    );
+}
