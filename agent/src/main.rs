@@ -293,7 +293,11 @@ enum KeyAction {
 }
 
 fn init_logging(cli: &Cli) {
+    // The daemon says what it does (start, runs, stop) by default: its log
+    // is what an operator reads in the journal. One-shot commands stay quiet.
+    let daemon = matches!(cli.command, Command::Run { .. });
     let default = match cli.verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",

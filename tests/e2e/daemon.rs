@@ -85,6 +85,24 @@ fn sigterm_stops_the_daemon_with_exit_0_and_a_ledger_that_verifies() {
         if sb.data().join("evidence.db").exists() {
             assert_code(&sb.evident(&["verify"]), 0);
         }
+        if delay_ms == 0 {
+            // At the default level the daemon logs its start, runs and stop.
+            let mut log = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut log)
+                .expect("read stderr");
+            for line in [
+                "evident daemon started",
+                "run recorded",
+                "evident daemon stopped",
+            ] {
+                assert!(log.contains(line), "no {line:?} in the log: {log}");
+            }
+        }
     }
 }
 
