@@ -368,7 +368,58 @@ pub fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Prob
     }
 }
 
+/// Longest run a collector may be given (7 days).
+const MAX_TIMEOUT_SECONDS: u64 = 7 * 86_400;
+/// Largest random delay of a scheduled run (1 day).
+const MAX_JITTER_SECONDS: u64 = 86_400;
+/// Most retries of a transient failure.
+const MAX_RETRIES: u32 = 20;
+
+/// `true` when a URL carries `user:password@` in its authority.
+fn url_has_credentials(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .is_some_and(|authority| authority.contains('@'))
+}
+
 fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Vec<Problem>) {
+    for (key, path) in [
+        ("data_dir", &cfg.agent.data_dir),
+        ("key_file", &cfg.agent.key_file),
+    ] {
+        if let Some(p) = path {
+            let at = key_span(text, "agent", key);
+            if p.as_os_str().is_empty() {
+                problems.push(problem_at(
+                    text,
+                    at,
+                    &format!("agent.{key} is empty; omit it for the default or give a path"),
+                ));
+            } else if key == "key_file" && p.is_dir() {
+                problems.push(problem_at(
+                    text,
+                    at,
+                    &format!(
+                        "agent.key_file {} is a directory; name the key file",
+                        p.display()
+                    ),
+                ));
+            } else if key == "data_dir" && p.is_file() {
+                problems.push(problem_at(
+                    text,
+                    at,
+                    &format!("agent.data_dir {} is a file, not a directory", p.display()),
+                ));
+            }
+        }
+    }
+    if cfg.readiness.incident_period_days == 0 {
+        problems.push(problem_at(
+            text,
+            key_span(text, "readiness", "incident_period_days"),
+            "readiness.incident_period_days must be at least 1",
+        ));
+    }
     let mut names: BTreeSet<String> = BTreeSet::new();
     for (inst, span) in cfg.collectors.all() {
         let common = inst.common();
@@ -393,7 +444,15 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             .filter(|c| inst.sources().contains(&c.meta.source))
             .map(|c| c.meta.id)
             .collect();
+        let mut listed: BTreeSet<&str> = BTreeSet::new();
         for check in common.checks.into_iter().flatten() {
+            if !listed.insert(check.get_ref().as_str()) {
+                problems.push(problem_at(
+                    text,
+                    Some(check.span()),
+                    &format!("check {:?} is listed twice", check.get_ref()),
+                ));
+            }
             if !known.contains(check.get_ref().as_str()) {
                 problems.push(problem_at(
                     text,
@@ -415,11 +474,25 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
                 &e.to_string(),
             ));
         }
-        if common.timeout_seconds == 0 {
+        if common.timeout_seconds == 0 || common.timeout_seconds > MAX_TIMEOUT_SECONDS {
             problems.push(problem_at(
                 text,
                 Some(span.clone()),
-                "timeout_seconds must be at least 1",
+                &format!("timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS} (7 days)"),
+            ));
+        }
+        if common.jitter_seconds > MAX_JITTER_SECONDS {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!("jitter_seconds must be at most {MAX_JITTER_SECONDS} (1 day)"),
+            ));
+        }
+        if common.retries > MAX_RETRIES {
+            problems.push(problem_at(
+                text,
+                Some(span.clone()),
+                &format!("retries must be at most {MAX_RETRIES}"),
             ));
         }
         inst.validate(text, &span, problems);
@@ -513,6 +586,18 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
                 &format!("notify: webhook name {name:?} is used twice; names must be unique"),
             ));
         }
+        if hook
+            .get_ref()
+            .url
+            .as_deref()
+            .is_some_and(url_has_credentials)
+        {
+            problems.push(problem_at(
+                text,
+                Some(hook.span()),
+                &format!("notify: webhook {name:?}: the url holds credentials; put it in a file (url_file) or an environment variable (url_env)"),
+            ));
+        }
         for why in hook.get_ref().problems() {
             problems.push(problem_at(
                 text,
@@ -584,6 +669,28 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             ));
         }
     }
+}
+
+/// The span of `key = …` inside the first `[table]` (a plain table), if
+/// the file has one: good enough to point at a top-level setting.
+fn key_span(text: &str, table: &str, key: &str) -> Option<Range<usize>> {
+    let header = format!("[{table}]");
+    let mut offset = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == header;
+        } else if inside
+            && t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            let start = offset + (line.len() - line.trim_start().len());
+            return Some(start..start + key.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// An agent id is printable, without whitespace or bidirectional controls,
@@ -798,6 +905,31 @@ mod tests {
         assert_eq!(at("listed twice"), 16);
         assert_eq!(at("in the future"), 15);
         assert!(problems.iter().all(|p| p.line > 0), "{problems:#?}");
+    }
+
+    #[test]
+    fn bounds_empty_paths_and_inline_credentials_are_problems() {
+        let text = "[agent]\ndata_dir = \"\"\nkey_file = \"/tmp\"\n\n[readiness]\nincident_period_days = 0\n\n[[collectors.host]]\ntimeout_seconds = 18446744073709551615\njitter_seconds = 18446744073709551615\nretries = 4294967295\nchecks = [\"host_clock_synchronized\", \"host_clock_synchronized\"]\n\n[[notify.webhook]]\nname = \"ops\"\nurl = \"https://user:pw@hooks.example/x\"\n";
+        let problems = parse(text).expect_err("invalid");
+        let at = |needle: &str| {
+            problems
+                .iter()
+                .find(|p| p.message.contains(needle))
+                .map(|p| p.line)
+                .unwrap_or_else(|| panic!("no problem with {needle:?}: {problems:#?}"))
+        };
+        assert_eq!(at("data_dir is empty"), 2);
+        assert_eq!(at("is a directory"), 3);
+        assert_eq!(at("incident_period_days"), 6);
+        assert_eq!(at("timeout_seconds must be between"), 8);
+        assert_eq!(at("jitter_seconds"), 8);
+        assert_eq!(at("retries must be"), 8);
+        assert_eq!(at("listed twice"), 12);
+        assert_eq!(at("holds credentials"), 14);
+        assert!(
+            !problems.iter().any(|p| p.message.contains("pw@")),
+            "{problems:#?}"
+        );
     }
 
     #[test]

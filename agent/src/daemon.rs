@@ -180,7 +180,12 @@ async fn sleep_until(
 
 impl<R: Runner> Scheduler<R> {
     /// Run until `shutdown` turns true. Returns after in-flight commits finish.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    ///
+    /// A job that panics stops the whole scheduler (the other jobs are
+    /// cancelled; the ledger survives that like a kill) and is returned as
+    /// an error, so that the daemon exits non-zero and its service manager
+    /// restarts it, rather than running on with a collector silently gone.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), String> {
         let book = Arc::new(Mutex::new(StatusBook {
             pid: std::process::id(),
             started_at: Some(self.clock.now()),
@@ -200,7 +205,16 @@ impl<R: Runner> Scheduler<R> {
             };
             tasks.spawn(ctx.run(job, shutdown.clone()));
         }
-        while tasks.join_next().await.is_some() {}
+        let mut crashed: Option<String> = None;
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                if e.is_panic() && crashed.is_none() {
+                    tracing::error!(error = %e, "a collector job panicked; stopping the daemon");
+                    crashed = Some(format!("a collector job panicked: {e}"));
+                    tasks.abort_all();
+                }
+            }
+        }
         let snapshot = {
             let mut b = lock(&book);
             b.stopped = true;
@@ -208,6 +222,7 @@ impl<R: Runner> Scheduler<R> {
             b.clone()
         };
         (self.status)(&snapshot);
+        crashed.map_or(Ok(()), Err)
     }
 }
 
@@ -434,6 +449,7 @@ mod tests {
                     .expect("clock")
                     .now();
                 rec.runs.lock().expect("lock").push((job.clone(), now));
+                assert!(job != "panics", "collector bug");
                 let delay = rec.delay.lock().expect("lock").get(&job).copied();
                 if let Some(d) = delay {
                     tokio::time::sleep(d).await;
@@ -462,6 +478,41 @@ mod tests {
                 .push((job.to_string(), batch));
             Box::pin(async { Ok(CommitSummary::default()) })
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_job_stops_the_scheduler_with_an_error() {
+        let rec = Arc::new(Recorder::default());
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock {
+            base: Utc
+                .with_ymd_and_hms(2026, 3, 2, 8, 30, 0)
+                .single()
+                .expect("time"),
+            start: tokio::time::Instant::now(),
+        });
+        *rec.clock.lock().expect("lock") = Some(clock.clone());
+        let scheduler = Scheduler {
+            jobs: vec![job("steady", "@hourly"), job("panics", "@hourly")],
+            runner: Arc::new(Fake(rec.clone())),
+            clock,
+            concurrency: 2,
+            jitter: Arc::new(|_| Duration::ZERO),
+            status: Arc::new(|_: &StatusBook| {}),
+            run_at_start: true,
+        };
+        // Shutdown is never requested: the panic alone must end the run.
+        let (_tx, rx) = watch::channel(false);
+        let result = tokio::time::timeout(Duration::from_secs(86_400), scheduler.run(rx))
+            .await
+            .expect("the scheduler stopped by itself");
+        let err = result.expect_err("a panicked job is an error");
+        assert!(err.contains("panicked"), "{err}");
+        assert!(rec
+            .runs
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(j, _)| j == "panics"));
     }
 
     fn job(name: &str, expr: &str) -> Job {
@@ -504,7 +555,10 @@ mod tests {
         let handle = tokio::spawn(scheduler.run(rx));
         tokio::time::sleep(span).await;
         tx.send(true).expect("send");
-        handle.await.expect("scheduler task");
+        handle
+            .await
+            .expect("scheduler task")
+            .expect("no job panicked");
         let book = last.lock().expect("lock").clone();
         book
     }
@@ -727,7 +781,7 @@ mod tests {
         let handle = tokio::spawn(scheduler.run(rx));
         tokio::time::sleep(Duration::from_secs(3600)).await;
         tx.send(true).expect("send");
-        handle.await.expect("join");
+        handle.await.expect("join").expect("no job panicked");
         let runs = rec.runs.lock().expect("lock").clone();
         assert_eq!(
             runs.iter().map(|(_, t)| *t).collect::<Vec<_>>(),

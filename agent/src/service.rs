@@ -116,8 +116,7 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
             let _ = tx.send(true);
         });
         tracing::info!("evident daemon started");
-        scheduler.run(rx).await;
-        anyhow::Ok(())
+        scheduler.run(rx).await.map_err(anyhow::Error::msg)
     })?;
     // Collection still running in a blocking thread was abandoned; it writes
     // nothing. Commits were awaited by the scheduler.
