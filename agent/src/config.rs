@@ -964,6 +964,13 @@ mod tests {
             assert_eq!(problems.len(), 1, "{bad}: {problems:#?}");
             assert!(problems[0].message.contains("base_url"), "{problems:#?}");
         }
+        assert!(parse(&format!("{base}base_url = \"http://127.0.0.1:8080\"\n")).is_ok());
+        assert!(parse(&format!("{base}base_url = \"http://[::1]:8080/api\"\n")).is_ok());
+        let problems = parse(&format!(
+            "{base}base_url = \"http://github.example/api/v3\"\n"
+        ))
+        .expect_err("plain http");
+        assert!(problems[0].message.contains("in clear"), "{problems:#?}");
         let problems = parse(&format!("{base}max_owners = 0\n")).expect_err("max_owners");
         assert!(problems[0].message.contains("max_owners"), "{problems:#?}");
     }

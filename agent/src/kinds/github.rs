@@ -64,6 +64,18 @@ fn default_dependabot_sla() -> u32 {
     30
 }
 
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The sources of the GitHub collector (also when it is not compiled in).
 const SOURCES: &[&str] = &["github.org", "github.repositories"];
 
@@ -152,6 +164,10 @@ impl Kind for GithubInstance {
                     if host.is_empty() || host.contains(bad) || rest.contains(char::is_whitespace) {
                         problem(&format!(
                             "base_url {u:?} needs a host name and no spaces or credentials, e.g. https://github.example.com/api/v3"
+                        ));
+                    } else if u.starts_with("http://") && !is_loopback_host(host) {
+                        problem(&format!(
+                            "base_url {u:?}: plain http would send the token in clear; use https:// (http:// is accepted for loopback test servers only)"
                         ));
                     }
                 }

@@ -62,6 +62,9 @@ pub struct FakeConfig {
     /// and the second page of 2FA-disabled members once with 403 + an exhausted
     /// `x-ratelimit-remaining`.
     pub rate_limit_once: bool,
+    /// Misbehave like a broken proxy: answer every API request with 403
+    /// and a `message` that echoes the `Authorization` header it was sent.
+    pub echo_authorization: bool,
     /// Answer `GET /orgs/{org}/repos` with a truncated body.
     pub malformed_repo_list: bool,
 }
@@ -76,6 +79,7 @@ impl Default for FakeConfig {
             owner_token: "owner-token".into(),
             member_token: "member-token".into(),
             rate_limit_once: false,
+            echo_authorization: false,
             malformed_repo_list: false,
         }
     }
@@ -332,6 +336,10 @@ fn route(state: &State, method: &str, target: &str, headers: &BTreeMap<String, S
         })
         .unwrap_or_default();
     let (path_only, _) = query(target);
+    if cfg.echo_authorization {
+        let sent = headers.get("authorization").cloned().unwrap_or_default();
+        return error(403, &format!("Forbidden: bad credentials {sent}"), "");
+    }
     if method == "POST"
         && path_only.starts_with("/app/installations/")
         && path_only.ends_with("/access_tokens")

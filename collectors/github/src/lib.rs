@@ -150,10 +150,70 @@ impl GithubCollector {
             self.settings.time_budget,
         )
         .await?;
+        let secrets = self.settings.credentials.secret_values();
         let mut out = Vec::new();
         for org in &self.settings.organisations {
-            out.extend(collect::organisation(&api, &self.settings, org, now).await?);
+            let observed = collect::organisation(&api, &self.settings, org, now)
+                .await
+                .map_err(|e| e.scrubbed(&secrets))?;
+            out.extend(observed);
+        }
+        // A server may echo what it was sent (a proxy's error page, a
+        // misbehaving endpoint): no text that reaches evidence may hold the
+        // credential, whatever field it came in.
+        for o in &mut out {
+            scrub_value(&mut o.data, &secrets);
         }
         Ok(out)
+    }
+}
+
+/// Replace every occurrence of a secret in `text` with `[REDACTED]`.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        if out.contains(*s) {
+            out = out.replace(*s, "[REDACTED]");
+        }
+    }
+    out
+}
+
+fn scrub_value(v: &mut serde_json::Value, secrets: &[&str]) {
+    match v {
+        serde_json::Value::String(s) => {
+            if secrets.iter().any(|x| x.len() >= 8 && s.contains(*x)) {
+                *s = scrub(s, secrets);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub_value(i, secrets)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub_value(i, secrets)),
+        _ => {}
+    }
+}
+
+impl Credentials {
+    /// The secret strings of these credentials (to scrub from server text).
+    fn secret_values(&self) -> Vec<&str> {
+        match self {
+            Credentials::Token(t) => vec![t.expose()],
+            Credentials::App {
+                private_key_pem, ..
+            } => private_key_pem
+                .expose()
+                .lines()
+                .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                .collect(),
+        }
+    }
+}
+
+impl GithubError {
+    fn scrubbed(self, secrets: &[&str]) -> GithubError {
+        match self {
+            GithubError::Config(m) => GithubError::Config(scrub(&m, secrets)),
+            GithubError::Transport(m) => GithubError::Transport(scrub(&m, secrets)),
+            GithubError::RateLimited(m) => GithubError::RateLimited(scrub(&m, secrets)),
+        }
     }
 }

@@ -378,6 +378,37 @@ async fn secret_values_are_never_recorded() {
     assert!(!text.contains("owner-token"));
 }
 
+/// A server that echoes the credential it was sent (a broken proxy): the
+/// errors are recorded, the token is not.
+#[tokio::test]
+async fn a_token_echoed_by_the_server_is_scrubbed_from_evidence() {
+    let token = "ghp_EchoedBackByAProxy0123456789abcdef";
+    let fake = FakeGithub::start(FakeConfig {
+        repos: 3,
+        members: 2,
+        owner_token: token.into(),
+        echo_authorization: true,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    let (obs, _) = collect(&fake, settings(&fake.url, token)).await;
+    let text = match obs {
+        Ok(obs) => {
+            let all = findings(&obs);
+            let f = &all["github_org_2fa_required"]["acme"];
+            assert_eq!(f.status, Status::Error, "{f:?}");
+            assert!(!f.reason.contains(token), "{}", f.reason);
+            format!("{}{:?}", serde_json::to_string(&obs).unwrap(), all)
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        text.contains("[REDACTED]"),
+        "the echo is recorded, redacted: {text}"
+    );
+    assert!(!text.contains(token), "token in evidence: {text}");
+}
+
 #[tokio::test]
 async fn a_malformed_repository_list_is_an_error_for_every_repository_check() {
     let fake = FakeGithub::start(FakeConfig {
