@@ -778,6 +778,15 @@ pub fn checkpoint(ctx: &Context, out: &Path) -> anyhow::Result<u8> {
     let Some(cp) = ledger.latest_checkpoint()? else {
         bail!("the ledger has no checkpoint yet; run `evident collect` first");
     };
+    // A saved checkpoint is an auditor's trust anchor for the next
+    // `--since-checkpoint`: never replace one silently.
+    if out.join("checkpoint").exists() || out.join("checkpoint.sig").exists() {
+        return Err(crate::UsageError(format!(
+            "{} already holds a checkpoint; keep it (it is the anchor for `verify --since-checkpoint`) and choose a new directory",
+            out.display()
+        ))
+        .into());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     cp.write_to_dir(out)
         .with_context(|| format!("cannot write checkpoint to {}", out.display()))?;

@@ -459,8 +459,21 @@ fn deleting_records_covered_by_a_saved_checkpoint_is_caught_since_that_checkpoin
         0,
     );
     let saved_arg = saved.to_str().expect("utf8");
+    let anchor = std::fs::read(saved.join("checkpoint")).expect("saved");
     // Growth after the saved checkpoint is fine.
     collect_json(&sb);
+    // The saved checkpoint is never overwritten by a later one.
+    let o = sb.evident(&["checkpoint", "--out", saved_arg]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("already holds a checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(saved.join("checkpoint")).expect("kept"),
+        anchor
+    );
     let o = sb.evident(&["verify", "--since-checkpoint", saved_arg]);
     assert_code(&o, 0);
     assert!(stdout(&o).contains("consistency"), "{}", stdout(&o));
