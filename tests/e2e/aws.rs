@@ -354,3 +354,33 @@ fn collect_records_rds_config_backup_and_macie_verdicts_on_moto() {
     }
     assert!(!stdout(&o).contains(SECRET) && !stderr(&o).contains(SECRET));
 }
+
+#[test]
+fn invalid_backup_thresholds_are_all_reported() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "config.toml",
+        "[[collectors.aws]]\n\n[[collectors.aws.accounts]]\nprofile = \"audit\"\n\n\
+         [collectors.aws.backup]\nrpo_hours = 0\nrestore_test_max_age_days = 0\nrds_min_retention_days = 40\n\n\
+         [collectors.aws.backup.rpo_hours_by]\n\"arn:aws:rds:us-east-1:111122223333:db:orders\" = 0\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    for needle in [
+        "backup.rpo_hours must be at least 1",
+        "backup.restore_test_max_age_days must be at least 1",
+        "backup.rds_min_retention_days 40 must be between 1 and 35",
+        "db:orders",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    // An unknown threshold is refused, not ignored.
+    let cfg = sb.write(
+        "config2.toml",
+        "[[collectors.aws]]\n\n[[collectors.aws.accounts]]\nprofile = \"audit\"\n\n[collectors.aws.backup]\nrpo_minutes = 5\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("rpo_minutes"), "{}", stderr(&o));
+}

@@ -224,7 +224,11 @@ fn region(d: &ConfigObservation, acct: &str, r: &RegionConfig) -> Finding {
             format!("{prefix}: recorder {} is stopped", rec.name),
         );
     }
-    if status.last_status.as_deref() == Some("Failure") {
+    if status
+        .last_status
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("failure"))
+    {
         return Finding::new(
             meta,
             &arn,
