@@ -306,6 +306,62 @@ reason_codes! {
     AwsGuardDutyEnabled = "aws_guardduty_enabled",
     /// No enabled GuardDuty detector exists in the region.
     AwsGuardDutyDisabled = "aws_guardduty_disabled",
+
+    // --- aws: Backup, RDS ---
+    /// The AWS Backup plan has a selection naming resources (by ARN or pattern) or tags.
+    AwsBackupPlanSelectsResources = "aws_backup_plan_selects_resources",
+    /// The AWS Backup plan has no selection that names a resource or a tag, so it protects nothing.
+    AwsBackupPlanWithoutSelection = "aws_backup_plan_without_selection",
+    /// The region has no AWS Backup plan.
+    AwsNoBackupPlans = "aws_no_backup_plans",
+    /// The resource's newest completed recovery point is within its recovery point objective.
+    AwsRecoveryPointWithinRpo = "aws_recovery_point_within_rpo",
+    /// The resource's newest completed recovery point is older than its recovery point objective.
+    AwsRecoveryPointTooOld = "aws_recovery_point_too_old",
+    /// No completed recovery point exists (for a resource a plan selects, or in the region at all).
+    AwsNoRecoveryPoint = "aws_no_recovery_point",
+    /// The latest finished restore job of every resource of the restore testing plan succeeded, recently enough.
+    AwsRestoreTestPassed = "aws_restore_test_passed",
+    /// A latest restore job of the restore testing plan failed, was aborted, or failed validation.
+    AwsRestoreTestFailed = "aws_restore_test_failed",
+    /// The restore testing plan's latest finished restore job is older than allowed, or it has none in that period.
+    AwsRestoreTestTooOld = "aws_restore_test_too_old",
+    /// The restore testing plan has never run a restore job.
+    AwsRestoreNeverTested = "aws_restore_never_tested",
+    /// The region has no restore testing plan, so no backup is restore-tested.
+    AwsNoRestoreTestingPlans = "aws_no_restore_testing_plans",
+    /// The RDS DB instance or cluster keeps automated backups at least the configured days.
+    AwsRdsRetentionSufficient = "aws_rds_retention_sufficient",
+    /// The RDS DB instance or cluster keeps automated backups fewer days than configured (or none).
+    AwsRdsRetentionTooShort = "aws_rds_retention_too_short",
+    /// The RDS DB instance is a read replica; the automated backups of its source apply.
+    AwsRdsReadReplica = "aws_rds_read_replica",
+    /// The RDS DB instance or cluster is Multi-AZ.
+    AwsRdsMultiAz = "aws_rds_multi_az",
+    /// The RDS DB instance or cluster runs in a single availability zone.
+    AwsRdsSingleAz = "aws_rds_single_az",
+
+    // --- aws: Macie ---
+    /// Amazon Macie is enabled in the region.
+    AwsMacieEnabled = "aws_macie_enabled",
+    /// Amazon Macie is not enabled (or is paused) in the region.
+    AwsMacieDisabled = "aws_macie_disabled",
+    /// Macie automated sensitive data discovery is enabled in the region.
+    AwsMacieDiscoveryEnabled = "aws_macie_discovery_enabled",
+    /// Macie automated sensitive data discovery is disabled, or Macie itself is not enabled.
+    AwsMacieDiscoveryDisabled = "aws_macie_discovery_disabled",
+
+    // --- aws: Config ---
+    /// An AWS Config recorder is recording (in the required scope) with a delivery channel.
+    AwsConfigRecorderRecording = "aws_config_recorder_recording",
+    /// The AWS Config recorder is stopped, or its last recording failed.
+    AwsConfigRecorderNotRecording = "aws_config_recorder_not_recording",
+    /// The region has no customer-managed AWS Config recorder.
+    AwsConfigNoRecorder = "aws_config_no_recorder",
+    /// The AWS Config recorder records only some resource types, and all are required.
+    AwsConfigRecorderScopeLimited = "aws_config_recorder_scope_limited",
+    /// The AWS Config recorder has no delivery channel, so nothing is delivered.
+    AwsConfigNoDeliveryChannel = "aws_config_no_delivery_channel",
 }
 
 impl std::fmt::Display for ReasonCode {

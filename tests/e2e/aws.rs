@@ -223,3 +223,164 @@ fn invalid_aws_settings_are_all_reported() {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
+
+/// Seed with boto3: account C with a DB instance kept 7 days and Multi-AZ, one
+/// kept 1 day in a single zone, and an AWS Config recorder of all resource
+/// types that is recording with a delivery channel; account D none of these,
+/// and Macie disabled.
+const SEED_DATA: &str = r#"
+import sys, boto3
+url, c, d = sys.argv[1], sys.argv[2], sys.argv[3]
+base = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIAE2EBASE000000000", aws_secret_access_key="x")
+def session(acct):
+    k = boto3.client("sts", **base).assume_role(RoleArn=f"arn:aws:iam::{acct}:role/evident", RoleSessionName="seed")["Credentials"]
+    return dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"], aws_session_token=k["SessionToken"])
+s = session(c)
+rds = boto3.client("rds", **s)
+for name, days, multi in [("orders", 7, True), ("scratch", 1, False)]:
+    rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", AllocatedStorage=20, MasterUsername="evident", MasterUserPassword="not-a-real-secret-1", BackupRetentionPeriod=days, MultiAZ=multi)
+cfg = boto3.client("config", **s)
+cfg.put_configuration_recorder(ConfigurationRecorder={"name": "default", "roleARN": f"arn:aws:iam::{c}:role/config", "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}})
+cfg.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-history"})
+cfg.start_configuration_recorder(ConfigurationRecorderName="default")
+boto3.client("macie2", **session(d)).disable_macie()
+"#;
+
+#[test]
+fn collect_records_rds_config_backup_and_macie_verdicts_on_moto() {
+    let url = moto_url();
+    let (c, d) = ("210000000011", "210000000012");
+    let seeded = Command::new("python3")
+        .args(["-c", SEED_DATA, url, c, d])
+        .output()
+        .expect("python3");
+    assert!(
+        seeded.status.success(),
+        "seeding failed: {}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "config.toml",
+        &format!(
+            "[[collectors.aws]]\nname = \"aws-data\"\nendpoint_url = \"{url}\"\nmax_attempts = 1\nretries = 0\n\n\
+             [collectors.aws.backup]\nrds_min_retention_days = 7\nrpo_hours = 24\n\n\
+             [[collectors.aws.accounts]]\nrole_arn = \"arn:aws:iam::{c}:role/EvidentReadOnly\"\n\n\
+             [[collectors.aws.accounts]]\nrole_arn = \"arn:aws:iam::{d}:role/EvidentReadOnly\"\n"
+        ),
+    );
+    let o = run(evident()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(sb.data())
+        .args(["collect", "--format", "json"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAE2ETESTBASE00000")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN"));
+    assert_code(&o, 0);
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let findings = out["findings"].as_array().expect("findings");
+    let find = |acct: &str, check: &str, resource: &str| -> String {
+        let hits: Vec<&serde_json::Value> = findings
+            .iter()
+            .filter(|f| {
+                f["target"]["id"] == acct && f["check_id"] == check && f["resource_id"] == resource
+            })
+            .collect();
+        assert_eq!(hits.len(), 1, "{acct} {check} {resource}: {findings:#?}");
+        hits[0]["status"].as_str().expect("status").to_string()
+    };
+    let db = |id: &str| format!("arn:aws:rds:us-east-1:{c}:db:{id}");
+    assert_eq!(
+        find(c, "aws_rds_backup_retention_sufficient", &db("orders")),
+        "pass"
+    );
+    assert_eq!(
+        find(c, "aws_rds_backup_retention_sufficient", &db("scratch")),
+        "fail"
+    );
+    assert_eq!(find(c, "aws_rds_multi_az_enabled", &db("orders")), "pass");
+    assert_eq!(find(c, "aws_rds_multi_az_enabled", &db("scratch")), "fail");
+    assert_eq!(
+        find(
+            c,
+            "aws_config_recorder_recording",
+            &format!("arn:aws:config:us-east-1:{c}:configuration-recorder/default")
+        ),
+        "pass"
+    );
+    let root = |acct: &str| format!("arn:aws:iam::{acct}:root");
+    for acct in [c, d] {
+        // No AWS Backup plan in either account.
+        assert_eq!(
+            find(acct, "aws_backup_plans_select_resources", &root(acct)),
+            "fail"
+        );
+    }
+    assert_eq!(find(d, "aws_config_recorder_recording", &root(d)), "fail");
+    assert_eq!(
+        find(d, "aws_rds_backup_retention_sufficient", &root(d)),
+        "not_applicable"
+    );
+    assert_eq!(find(d, "aws_macie_enabled", &root(d)), "fail");
+    // Checks whose calls moto does not serve faithfully never pass.
+    for check in [
+        "aws_backup_recovery_points_within_rpo",
+        "aws_backup_restore_tests_recent",
+        "aws_macie_automated_discovery_enabled",
+    ] {
+        for acct in [c, d] {
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f["check_id"] == check && f["target"]["id"] == acct),
+                "{check} has no finding for {acct}"
+            );
+            assert!(
+                !findings
+                    .iter()
+                    .any(|f| f["check_id"] == check && f["status"] == "pass"),
+                "{check} passed on moto"
+            );
+        }
+    }
+    assert!(!stdout(&o).contains(SECRET) && !stderr(&o).contains(SECRET));
+}
+
+#[test]
+fn invalid_backup_thresholds_are_all_reported() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "config.toml",
+        "[[collectors.aws]]\n\n[[collectors.aws.accounts]]\nprofile = \"audit\"\n\n\
+         [collectors.aws.backup]\nrpo_hours = 0\nrestore_test_max_age_days = 0\nrds_min_retention_days = 40\n\n\
+         [collectors.aws.backup.rpo_hours_by]\n\"arn:aws:rds:us-east-1:111122223333:db:orders\" = 0\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    for needle in [
+        "backup.rpo_hours must be at least 1",
+        "backup.restore_test_max_age_days must be at least 1",
+        "backup.rds_min_retention_days 40 must be between 1 and 35",
+        "db:orders",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    // An unknown threshold is refused, not ignored.
+    let cfg = sb.write(
+        "config2.toml",
+        "[[collectors.aws]]\n\n[[collectors.aws.accounts]]\nprofile = \"audit\"\n\n[collectors.aws.backup]\nrpo_minutes = 5\n",
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("rpo_minutes"), "{}", stderr(&o));
+}

@@ -4,6 +4,8 @@ use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use evident_collector_aws::{AccountSpec, AwsCollector, AwsSettings, OrganizationDiscovery};
+use evident_policies::aws::backup::BackupSettings;
+use evident_policies::aws::config::ConfigRecorderSettings;
 use evident_policies::aws::iam::IamSettings;
 use evident_policies::{Observation, Target, TargetKind};
 
@@ -12,7 +14,7 @@ use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
 crate::collector_instance! {
-    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3).
+    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, Backup, RDS, Macie, Config).
     pub struct AwsInstance {
         /// The accounts, each by profile and/or a role ARN to assume. Default: none.
         #[serde(default)]
@@ -36,6 +38,12 @@ crate::collector_instance! {
         /// Thresholds of the IAM checks.
         #[serde(default)]
         pub iam: IamSettings,
+        /// Thresholds of the AWS Backup and RDS checks (`[collectors.aws.backup]`).
+        #[serde(default)]
+        pub backup: BackupSettings,
+        /// What the AWS Config check requires of the recorder (`[collectors.aws.config_recorder]`).
+        #[serde(default)]
+        pub config_recorder: ConfigRecorderSettings,
     }
 }
 
@@ -64,6 +72,8 @@ impl AwsInstance {
             max_attempts: self.max_attempts,
             call_timeout_seconds: self.call_timeout_seconds,
             iam: self.iam.clone(),
+            backup: self.backup.clone(),
+            config_recorder: self.config_recorder.clone(),
         }
     }
 }
@@ -134,6 +144,23 @@ impl Kind for AwsInstance {
             if a.external_id_env.is_some() && a.external_id_file.is_some() {
                 bad("give the external id as external_id_env or external_id_file, not both".into());
             }
+        }
+        if self.backup.rpo_hours == 0 {
+            bad("backup.rpo_hours must be at least 1".into());
+        }
+        for (key, hours) in &self.backup.rpo_hours_by {
+            if *hours == 0 {
+                bad(format!("backup.rpo_hours_by.{key:?} must be at least 1"));
+            }
+        }
+        if self.backup.restore_test_max_age_days == 0 {
+            bad("backup.restore_test_max_age_days must be at least 1".into());
+        }
+        if !(1..=35).contains(&self.backup.rds_min_retention_days) {
+            bad(format!(
+                "backup.rds_min_retention_days {} must be between 1 and 35 (the RDS maximum)",
+                self.backup.rds_min_retention_days
+            ));
         }
         if let Some(o) = &self.organization {
             if o.role_name.is_empty() || o.role_name.contains([':', '/']) {

@@ -4,9 +4,19 @@
 
 /// Every action, sorted.
 pub const ACTIONS: &[&str] = &[
+    "backup:GetBackupSelection",
+    "backup:ListBackupPlans",
+    "backup:ListBackupSelections",
+    "backup:ListBackupVaults",
+    "backup:ListRecoveryPointsByBackupVault",
+    "backup:ListRestoreJobs",
+    "backup:ListRestoreTestingPlans",
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetTrailStatus",
+    "config:DescribeConfigurationRecorderStatus",
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeDeliveryChannels",
     "guardduty:GetDetector",
     "guardduty:ListDetectors",
     "iam:GenerateCredentialReport",
@@ -15,7 +25,11 @@ pub const ACTIONS: &[&str] = &[
     "iam:GetAccountSummary",
     "iam:GetCredentialReport",
     "iam:ListVirtualMFADevices",
+    "macie2:GetAutomatedDiscoveryConfiguration",
+    "macie2:GetMacieSession",
     "organizations:ListAccounts",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
     "s3:GetAccountPublicAccessBlock",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
@@ -86,6 +100,10 @@ mod tests {
                     "cloudtrail",
                     "organizations",
                     "guardduty",
+                    "backup",
+                    "rds",
+                    "macie2",
+                    "config",
                 ]
                 .contains(&svc)
                     && !action.is_empty()

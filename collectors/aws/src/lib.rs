@@ -19,20 +19,28 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
+use evident_policies::aws::backup::BackupSettings;
+use evident_policies::aws::config::ConfigRecorderSettings;
 use evident_policies::aws::iam::IamSettings;
 use evident_policies::aws::{
-    cloudtrail as ct_policy, guardduty as gd_policy, iam as iam_policy, s3 as s3_policy,
+    backup as backup_policy, cloudtrail as ct_policy, config as config_policy,
+    guardduty as gd_policy, iam as iam_policy, macie as macie_policy, rds as rds_policy,
+    s3 as s3_policy,
 };
 use evident_policies::aws::{AwsError, AwsErrorKind, Reading};
 use evident_policies::{Observation, Target, TargetKind};
 use serde::{Deserialize, Serialize};
 
 pub mod actions;
+mod backup;
 mod cloudtrail;
+mod config;
 pub mod credential_report;
 mod error;
 mod guardduty;
 mod iam;
+mod macie;
+mod rds;
 mod s3;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -74,7 +82,8 @@ pub struct AwsSettings {
     /// default chain's credentials, which must be in the management or a
     /// delegated administrator account).
     pub organization: Option<OrganizationDiscovery>,
-    /// Regions to cover; the first is where global services (IAM, S3 listing, CloudTrail listing) are called.
+    /// Regions to cover; the first is where global services (IAM, S3 listing, CloudTrail listing) are called;
+    /// GuardDuty, Backup, RDS, Macie and Config are read in each.
     pub regions: Vec<String>,
     /// Send every call to this endpoint instead of AWS's (tests, emulators).
     pub endpoint_url: Option<String>,
@@ -86,6 +95,10 @@ pub struct AwsSettings {
     pub call_timeout_seconds: u64,
     /// Thresholds of the IAM checks.
     pub iam: IamSettings,
+    /// Thresholds of the AWS Backup and RDS checks.
+    pub backup: BackupSettings,
+    /// What the AWS Config check requires of the recorder.
+    pub config_recorder: ConfigRecorderSettings,
 }
 
 impl Default for AwsSettings {
@@ -99,6 +112,8 @@ impl Default for AwsSettings {
             max_attempts: 3,
             call_timeout_seconds: 30,
             iam: IamSettings::default(),
+            backup: BackupSettings::default(),
+            config_recorder: ConfigRecorderSettings::default(),
         }
     }
 }
@@ -140,6 +155,10 @@ pub const SOURCES: &[&str] = &[
     ct_policy::SOURCE,
     s3_policy::SOURCE,
     gd_policy::SOURCE,
+    backup_policy::SOURCE,
+    rds_policy::SOURCE,
+    macie_policy::SOURCE,
+    config_policy::SOURCE,
 ];
 
 /// What one account is reached with, once resolved.
@@ -439,17 +458,25 @@ async fn collect_account(
         kind: TargetKind::Account,
         id: ctx.account_id.clone(),
     };
-    let (iam, trails, s3, gd) = tokio::join!(
+    let (iam, trails, s3, gd, bk, rds, macie, cfg) = tokio::join!(
         iam::observe(&ctx),
         cloudtrail::observe(&ctx),
         s3::observe(&ctx),
-        guardduty::observe(&ctx)
+        guardduty::observe(&ctx),
+        backup::observe(&ctx, now),
+        rds::observe(&ctx),
+        macie::observe(&ctx),
+        config::observe(&ctx)
     );
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
         Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
-        Observation::new(gd_policy::SOURCE, target, now, &gd),
+        Observation::new(gd_policy::SOURCE, target.clone(), now, &gd),
+        Observation::new(backup_policy::SOURCE, target.clone(), now, &bk),
+        Observation::new(rds_policy::SOURCE, target.clone(), now, &rds),
+        Observation::new(macie_policy::SOURCE, target.clone(), now, &macie),
+        Observation::new(config_policy::SOURCE, target, now, &cfg),
     ]
 }
 
@@ -493,7 +520,7 @@ fn all_failed(
     };
     let gd = gd_policy::GuardDutyObservation {
         account_id: label.to_string(),
-        partition,
+        partition: partition.clone(),
         regions: settings
             .regions
             .iter()
@@ -503,10 +530,71 @@ fn all_failed(
             })
             .collect(),
     };
+    let bk = backup_policy::BackupObservation {
+        account_id: label.to_string(),
+        partition: partition.clone(),
+        settings: settings.backup.clone(),
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| backup_policy::RegionBackup {
+                region: r.clone(),
+                plans: Reading::Error(e.clone()),
+                vaults: Reading::Error(e.clone()),
+                restore_testing_plans: Reading::Error(e.clone()),
+            })
+            .collect(),
+    };
+    let rds = rds_policy::RdsObservation {
+        account_id: label.to_string(),
+        partition: partition.clone(),
+        min_retention_days: settings.backup.rds_min_retention_days,
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| rds_policy::RegionRds {
+                region: r.clone(),
+                instances: Reading::Error(e.clone()),
+                clusters: Reading::Error(e.clone()),
+            })
+            .collect(),
+    };
+    let macie = macie_policy::MacieObservation {
+        account_id: label.to_string(),
+        partition: partition.clone(),
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| macie_policy::RegionMacie {
+                region: r.clone(),
+                session: Reading::Error(e.clone()),
+                automated_discovery: None,
+            })
+            .collect(),
+    };
+    let cfg = config_policy::ConfigObservation {
+        account_id: label.to_string(),
+        partition,
+        settings: settings.config_recorder.clone(),
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| config_policy::RegionConfig {
+                region: r.clone(),
+                recorders: Reading::Error(e.clone()),
+                statuses: Reading::Error(e.clone()),
+                delivery_channels: Reading::Error(e.clone()),
+            })
+            .collect(),
+    };
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
         Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
-        Observation::new(gd_policy::SOURCE, target, now, &gd),
+        Observation::new(gd_policy::SOURCE, target.clone(), now, &gd),
+        Observation::new(backup_policy::SOURCE, target.clone(), now, &bk),
+        Observation::new(rds_policy::SOURCE, target.clone(), now, &rds),
+        Observation::new(macie_policy::SOURCE, target.clone(), now, &macie),
+        Observation::new(config_policy::SOURCE, target, now, &cfg),
     ]
 }

@@ -11,7 +11,12 @@
 //!   their status and event selectors;
 //! - [`s3`]: `aws.s3`, account-level Block Public Access and each bucket's
 //!   Block Public Access, policy status, ACL grants and default encryption;
-//! - [`guardduty`]: `aws.guardduty`, the GuardDuty detectors of every covered region.
+//! - [`guardduty`]: `aws.guardduty`, the GuardDuty detectors of every covered region;
+//! - [`backup`]: `aws.backup`, AWS Backup plans and selections, the newest
+//!   recovery point of each resource, restore testing plans and their jobs;
+//! - [`rds`]: `aws.rds`, RDS DB instances and clusters (retention, Multi-AZ);
+//! - [`macie`]: `aws.macie`, the Macie session and automated discovery;
+//! - [`config`]: `aws.config`, AWS Config recorders, their status and delivery channels.
 //!
 //! A call that failed is recorded in the payload as [`Reading::Error`] and the
 //! checks that need it report `error` (fail closed).
@@ -21,10 +26,14 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Check, CheckMeta, Finding, Status};
 use crate::reason::ReasonCode;
 
+pub mod backup;
 pub mod cloudtrail;
+pub mod config;
 pub mod guardduty;
 pub mod iam;
+pub mod macie;
 pub mod policy_document;
+pub mod rds;
 pub mod s3;
 
 /// The AWS checks.
@@ -45,6 +54,14 @@ pub static CHECKS: &[Check] = &[
     s3::BUCKETS_NOT_PUBLIC,
     s3::BUCKETS_DEFAULT_ENCRYPTED,
     guardduty::ENABLED,
+    backup::PLANS_SELECT_RESOURCES,
+    backup::RECOVERY_POINTS_WITHIN_RPO,
+    backup::RESTORE_TESTS_RECENT,
+    rds::BACKUP_RETENTION,
+    rds::MULTI_AZ,
+    macie::ENABLED,
+    macie::AUTOMATED_DISCOVERY,
+    config::RECORDER_RECORDING,
 ];
 
 /// How an AWS API call failed.

@@ -3,6 +3,8 @@
 //! does not serve an API faithfully, a local HTTP stub serving the response
 //! shapes AWS documents (see `stub`).
 
+mod backup_stub;
 mod faults;
 mod moto;
+mod moto_backup;
 pub(crate) mod stub;

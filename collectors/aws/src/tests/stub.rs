@@ -1,8 +1,9 @@
 //! A small local HTTP stub for the AWS APIs moto does not serve faithfully,
 //! and for faults (throttling, 5xx, denial, timeouts, malformed bodies).
 //! It answers with the response shapes AWS documents for each protocol:
-//! query protocol XML (STS, IAM), JSON 1.1 (CloudTrail) and REST-XML (S3,
-//! S3 Control). Loopback only; one thread per connection.
+//! query protocol XML (STS, IAM, RDS), JSON 1.1 (CloudTrail, Config),
+//! REST-XML (S3, S3 Control) and REST-JSON (Backup, Macie2). Loopback only;
+//! one thread per connection.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -58,6 +59,20 @@ pub fn query_error(status: u16, code: &str, message: &str) -> Reply {
     Reply::Http(status, "text/xml", format!(
         "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ErrorResponse>"
     ))
+}
+
+/// JSON success (JSON 1.1 and REST-JSON protocols).
+pub fn json_ok(body: &str) -> Reply {
+    Reply::Http(200, "application/json", body.to_string())
+}
+
+/// JSON error (JSON 1.1 and REST-JSON): the error type in `__type`, as AWS sends it.
+pub fn json_error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::Http(
+        status,
+        "application/json",
+        format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
+    )
 }
 
 /// STS GetCallerIdentity for an IAM user of `account`.
