@@ -3,6 +3,7 @@
 //! does not serve an API faithfully, a local HTTP stub serving the response
 //! shapes AWS documents (see `stub`).
 
+mod faketime;
 mod faults;
 mod moto;
 pub(crate) mod stub;
