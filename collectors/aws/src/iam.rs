@@ -117,6 +117,8 @@ async fn privileged(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<Vec<Priv
         .filter(EntityType::User)
         .filter(EntityType::Group)
         .filter(EntityType::LocalManagedPolicy)
+        // The largest page IAM serves: fewer round trips in large accounts.
+        .max_items(1000)
         .into_paginator()
         .send();
     // Customer managed policies whose default version grants full access.
@@ -302,6 +304,7 @@ async fn root_virtual_mfa(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<bo
     let mut pages = client
         .list_virtual_mfa_devices()
         .assignment_status(AssignmentStatusType::Assigned)
+        .max_items(1000)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
