@@ -369,9 +369,8 @@ async fn root_management(
     let out = match client.list_organizations_features().send().await {
         Ok(o) => o,
         Err(e) => {
-            let not_central = |why: &str| {
-                Reading::Ok(RootCredentialsManagement::NotCentral { why: why.into() })
-            };
+            let not_central =
+                |why: &str| Reading::Ok(RootCredentialsManagement::NotCentral { why: why.into() });
             return match code_of(&e) {
                 Some(
                     "AccountNotManagementOrDelegatedAdministratorException"

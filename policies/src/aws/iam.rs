@@ -1125,7 +1125,9 @@ mod tests {
         let keys = (ROOT_ACCESS_KEYS_ABSENT.evaluate)(&obs(SOURCE, &d));
         assert_eq!(keys[0].status, Status::Fail);
         assert_eq!(keys[0].reason_code, ReasonCode::AwsRootAccessKeysPresent);
-        assert!(keys[0].reason.contains("despite central root credentials management"));
+        assert!(keys[0]
+            .reason
+            .contains("despite central root credentials management"));
         assert_eq!(
             run(&ROOT_MFA_ENABLED, &d)[0],
             (

@@ -129,10 +129,7 @@ async fn old_keys_and_unused_credentials_from_moto_under_faketime() {
     }
     let (user_age, key_age) = created("recent");
     for age in [user_age, key_age] {
-        assert!(
-            age > Duration::days(9) && age < Duration::days(11),
-            "{age}"
-        );
+        assert!(age > Duration::days(9) && age < Duration::days(11), "{age}");
     }
 
     let keys = findings(&obs, ACCT, "aws_iam_access_keys_rotated");
