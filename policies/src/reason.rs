@@ -240,6 +240,8 @@ reason_codes! {
     AwsRootAccessKeysAbsent = "aws_root_access_keys_absent",
     /// The root user has at least one access key.
     AwsRootAccessKeysPresent = "aws_root_access_keys_present",
+    /// The account is a member of an organization that manages member root credentials centrally (IAM `RootCredentialsManagement`) and its root user holds no MFA device, access key or signing certificate: root MFA does not apply.
+    AwsRootCredentialsCentrallyManaged = "aws_root_credentials_centrally_managed",
     /// The IAM user has an active MFA device.
     AwsUserMfaEnabled = "aws_user_mfa_enabled",
     /// The IAM user can sign in to the console (has a password) but has no active MFA device.

@@ -4,28 +4,39 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use aws_sdk_iam::types::{AssignmentStatusType, EntityType, ReportStateType, SummaryKeyType};
+use aws_sdk_iam::types::{
+    AssignmentStatusType, EntityType, FeatureType, ReportStateType, SummaryKeyType,
+};
 use chrono::{DateTime, Utc};
 use evident_policies::aws::iam::{
     AccountSummary, CredentialReport, IamObservation, PasswordPolicy, PrivilegedUser,
+    RootCredentialsManagement,
 };
 use evident_policies::aws::policy_document::{grants_full_access, is_administrator_access_arn};
 use evident_policies::aws::{account_arn, AwsError, Reading};
 
 use crate::error::{classify, code_of, malformed};
-use crate::{credential_report, Ctx};
+use crate::{credential_report, Ctx, OrgView};
 
 /// Polls of GenerateCredentialReport before giving up (IAM generates it in seconds).
 const REPORT_POLLS: u32 = 10;
 
 pub(crate) async fn observe(ctx: &Ctx) -> IamObservation {
     let client = aws_sdk_iam::Client::new(&ctx.conf);
-    let (credential_report, privileged_users, account_summary, root_virtual_mfa, password_policy) = tokio::join!(
+    let (
+        credential_report,
+        privileged_users,
+        account_summary,
+        root_virtual_mfa,
+        password_policy,
+        root_credentials_management,
+    ) = tokio::join!(
         report(ctx, &client),
         privileged(ctx, &client),
         summary(ctx, &client),
         root_virtual_mfa(ctx, &client),
         password_policy(ctx, &client),
+        root_management(ctx, &client),
     );
     IamObservation {
         account_id: ctx.account_id.clone(),
@@ -37,6 +48,7 @@ pub(crate) async fn observe(ctx: &Ctx) -> IamObservation {
         account_summary,
         root_virtual_mfa,
         password_policy,
+        root_credentials_management,
     }
 }
 
@@ -105,6 +117,8 @@ async fn privileged(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<Vec<Priv
         .filter(EntityType::User)
         .filter(EntityType::Group)
         .filter(EntityType::LocalManagedPolicy)
+        // The largest page IAM serves: fewer round trips in large accounts.
+        .max_items(1000)
         .into_paginator()
         .send();
     // Customer managed policies whose default version grants full access.
@@ -264,15 +278,24 @@ async fn summary(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<AccountSumm
             )),
         }
     };
+    // Absent is recorded as unknown (it only matters for the central root
+    // management exemption, which then does not hold); a present key with a
+    // value other than 0 or 1 is malformed.
+    let certs = match map.get(&SummaryKeyType::AccountSigningCertificatesPresent) {
+        None => Ok(None),
+        Some(_) => flag(&SummaryKeyType::AccountSigningCertificatesPresent).map(Some),
+    };
     match (
         flag(&SummaryKeyType::AccountMfaEnabled),
         flag(&SummaryKeyType::AccountAccessKeysPresent),
+        certs,
     ) {
-        (Ok(mfa), Ok(keys)) => Reading::Ok(AccountSummary {
+        (Ok(mfa), Ok(keys), Ok(certs)) => Reading::Ok(AccountSummary {
             root_mfa_enabled: mfa,
             root_access_keys_present: keys,
+            root_signing_certificates_present: certs,
         }),
-        (Err(e), _) | (_, Err(e)) => Reading::Error(e),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Reading::Error(e),
     }
 }
 
@@ -281,6 +304,7 @@ async fn root_virtual_mfa(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<bo
     let mut pages = client
         .list_virtual_mfa_devices()
         .assignment_status(AssignmentStatusType::Assigned)
+        .max_items(1000)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -330,5 +354,170 @@ async fn password_policy(
         }
         Err(e) if code_of(&e) == Some("NoSuchEntity") => Reading::Ok(None),
         Err(e) => Reading::Error(classify(op, &ctx.region, &e)),
+    }
+}
+
+/// Centralized root access for this account: IAM ListOrganizationsFeatures
+/// with the account's credentials; for a member (which may not call it),
+/// what the discovering account saw, if the account was discovered.
+async fn root_management(
+    ctx: &Ctx,
+    client: &aws_sdk_iam::Client,
+) -> Reading<RootCredentialsManagement> {
+    let op = "iam:ListOrganizationsFeatures";
+    let r = &ctx.region;
+    let out = match client.list_organizations_features().send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let not_central =
+                |why: &str| Reading::Ok(RootCredentialsManagement::NotCentral { why: why.into() });
+            return match code_of(&e) {
+                Some(
+                    "AccountNotManagementOrDelegatedAdministratorException"
+                    | "AccountNotManagementOrDelegatedAdministrator",
+                ) => member_view(ctx),
+                Some("OrganizationNotFoundException" | "OrganizationNotFound") => {
+                    not_central("the account is not in an organization")
+                }
+                Some(
+                    "OrganizationNotInAllFeaturesModeException"
+                    | "OrganizationNotInAllFeaturesMode",
+                ) => not_central("the organization does not have all features enabled"),
+                Some("ServiceAccessNotEnabledException" | "ServiceAccessNotEnabled") => {
+                    not_central("trusted access for IAM is not enabled in the organization")
+                }
+                _ => Reading::Error(classify(op, r, &e)),
+            };
+        }
+    };
+    // The call works only in the management account or a delegated
+    // administrator for centralized root access.
+    let Some(org) = out.organization_id() else {
+        return Reading::Error(malformed(op, r, "no OrganizationId in the answer"));
+    };
+    if !out
+        .enabled_features()
+        .contains(&FeatureType::RootCredentialsManagement)
+    {
+        return Reading::Ok(RootCredentialsManagement::NotCentral {
+            why: format!("organization {org} does not have RootCredentialsManagement enabled"),
+        });
+    }
+    let known = ctx
+        .org_view
+        .as_ref()
+        .and_then(|v| v.management_account_id.ok().cloned());
+    let management = match known {
+        Some(id) => id,
+        None => match management_account(ctx).await {
+            Ok(id) => id,
+            Err(e) => return Reading::Error(e),
+        },
+    };
+    if management == ctx.account_id {
+        Reading::Ok(RootCredentialsManagement::NotCentral {
+            why: format!(
+                "this is the management account of organization {org}, whose root is never managed centrally"
+            ),
+        })
+    } else {
+        Reading::Ok(RootCredentialsManagement::CentralMember {
+            organization_id: org.to_string(),
+            seen_from: "this account (a delegated administrator for centralized root access)"
+                .into(),
+        })
+    }
+}
+
+/// A member account's view: the discovering account's, when there is one.
+fn member_view(ctx: &Ctx) -> Reading<RootCredentialsManagement> {
+    let Some(view) = &ctx.org_view else {
+        return Reading::Ok(RootCredentialsManagement::Unknown {
+            why: "a member account cannot read its organization's root access features \
+                  (AccountNotManagementOrDelegatedAdministrator); collect it through \
+                  organization discovery from the management account to take them into account"
+                .into(),
+        });
+    };
+    match (&view.features, &view.management_account_id) {
+        (Reading::Error(e), _) | (_, Reading::Error(e)) => Reading::Error(e.clone()),
+        (Reading::Ok((org, _)), Reading::Ok(m)) if *m == ctx.account_id => {
+            Reading::Ok(RootCredentialsManagement::NotCentral {
+                why: format!(
+                    "this is the management account of organization {org}, whose root is never managed centrally"
+                ),
+            })
+        }
+        (Reading::Ok((org, true)), _) => Reading::Ok(RootCredentialsManagement::CentralMember {
+            organization_id: org.clone(),
+            seen_from: format!("the discovering account {}", view.discoverer),
+        }),
+        (Reading::Ok((org, false)), _) => Reading::Ok(RootCredentialsManagement::NotCentral {
+            why: format!("organization {org} does not have RootCredentialsManagement enabled"),
+        }),
+    }
+}
+
+/// The management account id (Organizations DescribeOrganization).
+async fn management_account(ctx: &Ctx) -> Result<String, AwsError> {
+    let op = "organizations:DescribeOrganization";
+    let client = aws_sdk_organizations::Client::new(&ctx.conf);
+    let out = client
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| classify(op, &ctx.region, &e))?;
+    out.organization()
+        .and_then(|o| o.master_account_id())
+        .map(str::to_string)
+        .ok_or_else(|| malformed(op, &ctx.region, "no Organization.MasterAccountId"))
+}
+
+/// What the discovering credentials see of the organization: the root access
+/// features (organization id, RootCredentialsManagement enabled) and the
+/// management account. Fetched once per run.
+pub(crate) async fn org_view(conf: &aws_config::SdkConfig, region: &str) -> OrgView {
+    let iam = aws_sdk_iam::Client::new(conf);
+    let sts = aws_sdk_sts::Client::new(conf);
+    let orgs = aws_sdk_organizations::Client::new(conf);
+    let (features, org, who) = tokio::join!(
+        iam.list_organizations_features().send(),
+        orgs.describe_organization().send(),
+        sts.get_caller_identity().send(),
+    );
+    let features = match features {
+        Ok(out) => match out.organization_id() {
+            Some(id) => Reading::Ok((
+                id.to_string(),
+                out.enabled_features()
+                    .contains(&FeatureType::RootCredentialsManagement),
+            )),
+            None => Reading::Error(malformed(
+                "iam:ListOrganizationsFeatures",
+                region,
+                "no OrganizationId in the answer",
+            )),
+        },
+        Err(e) => Reading::Error(classify("iam:ListOrganizationsFeatures", region, &e)),
+    };
+    let management_account_id = match org {
+        Ok(out) => match out.organization().and_then(|o| o.master_account_id()) {
+            Some(id) => Reading::Ok(id.to_string()),
+            None => Reading::Error(malformed(
+                "organizations:DescribeOrganization",
+                region,
+                "no Organization.MasterAccountId",
+            )),
+        },
+        Err(e) => Reading::Error(classify("organizations:DescribeOrganization", region, &e)),
+    };
+    let discoverer = who
+        .ok()
+        .and_then(|w| w.account().map(str::to_string))
+        .unwrap_or_else(|| "(unknown)".into());
+    OrgView {
+        discoverer,
+        features,
+        management_account_id,
     }
 }

@@ -167,6 +167,21 @@ struct Account {
     /// A label for the target when the account id is unknown (role ARN's account, or `profile:<name>`).
     label: String,
     spec: AccountSpec,
+    /// For an account found by organization discovery: what the discovering
+    /// account saw of the organization.
+    org_view: Option<Arc<OrgView>>,
+}
+
+/// What the discovering account sees of its organization, fetched once per
+/// run and shared by the discovered members (which may not read it themselves).
+#[derive(Debug)]
+pub(crate) struct OrgView {
+    /// The discovering account's id.
+    pub discoverer: String,
+    /// ListOrganizationsFeatures: organization id, `RootCredentialsManagement` enabled.
+    pub features: Reading<(String, bool)>,
+    /// DescribeOrganization's management account id.
+    pub management_account_id: Reading<String>,
 }
 
 impl AwsCollector {
@@ -191,6 +206,7 @@ impl AwsCollector {
             .map(|spec| Account {
                 label: label_of(spec),
                 spec: spec.clone(),
+                org_view: None,
             })
             .collect();
         if let Some(org) = &self.settings.organization {
@@ -260,6 +276,7 @@ impl AwsCollector {
         let client = aws_sdk_organizations::Client::new(&conf);
         let mut pages = client.list_accounts().into_paginator().send();
         let mut out = Vec::new();
+        let mut view = None;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 AwsCollectError::Discovery(error::classify(
@@ -298,9 +315,13 @@ impl AwsCollector {
                 {
                     continue;
                 }
+                if view.is_none() {
+                    view = Some(Arc::new(iam::org_view(&conf, &region).await));
+                }
                 out.push(Account {
                     label: id.to_string(),
                     spec,
+                    org_view: view.clone(),
                 });
             }
         }
@@ -393,6 +414,8 @@ pub(crate) struct Ctx {
     pub region: String,
     pub account_id: String,
     pub partition: String,
+    /// The discovering account's view of the organization (discovered accounts only).
+    pub org_view: Option<Arc<OrgView>>,
 }
 
 impl Ctx {
@@ -453,6 +476,7 @@ async fn collect_account(
         region,
         account_id: account_id.to_string(),
         partition,
+        org_view: account.org_view.clone(),
     };
     let target = Target {
         kind: TargetKind::Account,
@@ -504,6 +528,7 @@ fn all_failed(
         account_summary: Reading::Error(e.clone()),
         root_virtual_mfa: Reading::Error(e.clone()),
         password_policy: Reading::Error(e.clone()),
+        root_credentials_management: Reading::Error(e.clone()),
     };
     let trails = ct_policy::CloudTrailObservation {
         account_id: label.to_string(),

@@ -3,7 +3,21 @@
 //!
 //! The collector fetches account-wide documents once (credential report,
 //! account authorization details, account summary, virtual MFA devices,
-//! password policy) and the checks evaluate every user from them.
+//! password policy, the organization's root access features) and the checks
+//! evaluate every user from them.
+//!
+//! Centrally managed root credentials: when the account is a member of an
+//! organization with IAM `RootCredentialsManagement` enabled and the account
+//! summary shows that its root user holds no MFA device, access key or
+//! signing certificate, the two root MFA checks are `not_applicable` (reason
+//! `aws_root_credentials_centrally_managed`): there is no root credential to
+//! put a second factor on, and root work goes through the management
+//! account's short-lived root sessions. Anything less is not enough: a root
+//! that still holds a key or certificate, the management account itself, an
+//! organization without the feature, a member that cannot see the setting
+//! and a failed `ListOrganizationsFeatures` all leave the MFA verdict a
+//! `fail` (with the reason), never a pass; the access key check is
+//! unaffected and fails a root key whatever the organization says.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +51,38 @@ pub struct IamObservation {
     pub root_virtual_mfa: Reading<bool>,
     /// The password policy; `None` when the account has none (NoSuchEntity).
     pub password_policy: Reading<Option<PasswordPolicy>>,
+    /// Whether the organization manages this account's root credentials
+    /// centrally (IAM ListOrganizationsFeatures, seen from this account or,
+    /// for a member found by organization discovery, from the account that
+    /// discovered it).
+    pub root_credentials_management: Reading<RootCredentialsManagement>,
+}
+
+/// Centralized root access as it applies to one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum RootCredentialsManagement {
+    /// The organization has `RootCredentialsManagement` enabled and this
+    /// account is one of its members, not the management account.
+    CentralMember {
+        /// The organization id (`o-…`).
+        organization_id: String,
+        /// Whose ListOrganizationsFeatures showed it: `this account` or
+        /// `the discovering account <id>`.
+        seen_from: String,
+    },
+    /// This account's root credentials are not managed centrally (why).
+    NotCentral {
+        /// E.g. `the account is not in an organization`.
+        why: String,
+    },
+    /// This account cannot tell (why): a member cannot read its
+    /// organization's root access features.
+    Unknown {
+        /// E.g. `AccountNotManagementOrDelegatedAdministrator`.
+        why: String,
+    },
 }
 
 /// Thresholds of the IAM checks.
@@ -168,6 +214,9 @@ pub struct AccountSummary {
     pub root_mfa_enabled: bool,
     /// `AccountAccessKeysPresent` is 1.
     pub root_access_keys_present: bool,
+    /// `AccountSigningCertificatesPresent` is 1; `None` when the summary does not have the key.
+    #[serde(default)]
+    pub root_signing_certificates_present: Option<bool>,
 }
 
 /// The account password policy (GetAccountPasswordPolicy).
@@ -357,16 +406,71 @@ fn eval_root_mfa(obs: &Observation) -> Vec<Finding> {
             ),
         )
     } else {
-        single(
-            meta,
-            arn,
-            Status::Fail,
-            ReasonCode::AwsRootMfaDisabled,
-            format!(
-                "account {}: the root user has no MFA (AccountMFAEnabled = 0)",
-                d.account_id
+        match central_exemption(&d, summary) {
+            Ok(why) => single(
+                meta,
+                arn,
+                Status::NotApplicable,
+                ReasonCode::AwsRootCredentialsCentrallyManaged,
+                format!("account {}: root MFA does not apply: {why}", d.account_id),
             ),
-        )
+            Err(note) => single(
+                meta,
+                arn,
+                Status::Fail,
+                ReasonCode::AwsRootMfaDisabled,
+                format!(
+                    "account {}: the root user has no MFA (AccountMFAEnabled = 0); {note}",
+                    d.account_id
+                ),
+            ),
+        }
+    }
+}
+
+/// Whether root MFA does not apply because the organization manages this
+/// member's root credentials centrally and root holds none (called when
+/// `AccountMFAEnabled` is 0). `Ok`: the reason it does not apply; `Err`: why
+/// the exemption does not hold, for the fail reason. A failed read never
+/// exempts.
+fn central_exemption(d: &IamObservation, summary: &AccountSummary) -> Result<String, String> {
+    match &d.root_credentials_management {
+        Reading::Error(e) => Err(format!(
+            "whether the organization manages root credentials centrally could not be read: {}",
+            e.describe()
+        )),
+        Reading::Ok(RootCredentialsManagement::NotCentral { why }) => {
+            Err(format!("root credentials are not managed centrally: {why}"))
+        }
+        Reading::Ok(RootCredentialsManagement::Unknown { why }) => Err(format!(
+            "whether root credentials are managed centrally is not visible here: {why}"
+        )),
+        Reading::Ok(RootCredentialsManagement::CentralMember {
+            organization_id,
+            seen_from,
+        }) => {
+            let mut held = Vec::new();
+            if summary.root_access_keys_present {
+                held.push("access keys (AccountAccessKeysPresent = 1)");
+            }
+            match summary.root_signing_certificates_present {
+                Some(false) => {}
+                Some(true) => held.push("signing certificates (AccountSigningCertificatesPresent = 1)"),
+                None => held.push("possibly signing certificates (the account summary has no AccountSigningCertificatesPresent)"),
+            }
+            if held.is_empty() {
+                Ok(format!(
+                    "organization {organization_id} manages member root credentials centrally \
+                     (RootCredentialsManagement, seen from {seen_from}) and the root user has no MFA device, \
+                     access key or signing certificate (a root password is not visible from a member account)"
+                ))
+            } else {
+                Err(format!(
+                    "organization {organization_id} manages member root credentials centrally, but this root user still has {}",
+                    held.join(" and ")
+                ))
+            }
+        }
     }
 }
 
@@ -382,13 +486,25 @@ fn eval_root_hardware_mfa(obs: &Observation) -> Vec<Finding> {
         Err(f) => return vec![f],
     };
     if !summary.root_mfa_enabled {
-        return single(
-            meta,
-            arn,
-            Status::Fail,
-            ReasonCode::AwsRootMfaDisabled,
-            format!("account {}: the root user has no MFA at all", d.account_id),
-        );
+        return match central_exemption(&d, summary) {
+            Ok(why) => single(
+                meta,
+                arn,
+                Status::NotApplicable,
+                ReasonCode::AwsRootCredentialsCentrallyManaged,
+                format!("account {}: root MFA does not apply: {why}", d.account_id),
+            ),
+            Err(note) => single(
+                meta,
+                arn,
+                Status::Fail,
+                ReasonCode::AwsRootMfaDisabled,
+                format!(
+                    "account {}: the root user has no MFA at all; {note}",
+                    d.account_id
+                ),
+            ),
+        };
     }
     match d.root_virtual_mfa.or_error(meta, &arn) {
         Err(f) => vec![f],
@@ -433,8 +549,17 @@ fn eval_root_access_keys(obs: &Observation) -> Vec<Finding> {
             Status::Fail,
             ReasonCode::AwsRootAccessKeysPresent,
             format!(
-                "account {}: the root user has access keys (AccountAccessKeysPresent = 1)",
-                d.account_id
+                "account {}: the root user has access keys (AccountAccessKeysPresent = 1){}",
+                d.account_id,
+                match &d.root_credentials_management {
+                    Reading::Ok(RootCredentialsManagement::CentralMember {
+                        organization_id,
+                        ..
+                    }) => format!(
+                        ", despite central root credentials management in organization {organization_id}"
+                    ),
+                    _ => String::new(),
+                }
             ),
         )
     } else {
@@ -864,6 +989,7 @@ mod tests {
             account_summary: Reading::Ok(AccountSummary {
                 root_mfa_enabled: true,
                 root_access_keys_present: false,
+                root_signing_certificates_present: Some(false),
             }),
             root_virtual_mfa: Reading::Ok(false),
             password_policy: Reading::Ok(Some(PasswordPolicy {
@@ -875,6 +1001,9 @@ mod tests {
                 max_age_days: None,
                 reuse_prevention: Some(24),
             })),
+            root_credentials_management: Reading::Ok(RootCredentialsManagement::NotCentral {
+                why: "the account is not in an organization".into(),
+            }),
         }
     }
 
@@ -893,6 +1022,7 @@ mod tests {
         d.account_summary = Reading::Ok(AccountSummary {
             root_mfa_enabled: false,
             root_access_keys_present: false,
+            root_signing_certificates_present: Some(false),
         });
         assert_eq!(
             run(&ROOT_MFA_ENABLED, &d)[0].2,
@@ -921,6 +1051,7 @@ mod tests {
         d.account_summary = Reading::Ok(AccountSummary {
             root_mfa_enabled: false,
             root_access_keys_present: false,
+            root_signing_certificates_present: Some(false),
         });
         assert_eq!(run(&ROOT_HARDWARE_MFA, &d)[0].1, Status::Fail);
     }
@@ -932,10 +1063,119 @@ mod tests {
         d.account_summary = Reading::Ok(AccountSummary {
             root_mfa_enabled: true,
             root_access_keys_present: true,
+            root_signing_certificates_present: Some(false),
         });
         assert_eq!(statuses(&ROOT_ACCESS_KEYS_ABSENT, &d), [Status::Fail]);
         d.account_summary = err(AwsErrorKind::ServiceError);
         assert_eq!(statuses(&ROOT_ACCESS_KEYS_ABSENT, &d), [Status::Error]);
+    }
+
+    fn central() -> Reading<RootCredentialsManagement> {
+        Reading::Ok(RootCredentialsManagement::CentralMember {
+            organization_id: "o-exampleorgid".into(),
+            seen_from: "this account".into(),
+        })
+    }
+
+    fn no_root_credentials() -> Reading<AccountSummary> {
+        Reading::Ok(AccountSummary {
+            root_mfa_enabled: false,
+            root_access_keys_present: false,
+            root_signing_certificates_present: Some(false),
+        })
+    }
+
+    #[test]
+    fn centrally_managed_member_root_without_credentials_is_not_applicable() {
+        let mut d = base(vec![]);
+        d.account_summary = no_root_credentials();
+        d.root_credentials_management = central();
+        for c in [&ROOT_MFA_ENABLED, &ROOT_HARDWARE_MFA] {
+            let f = (c.evaluate)(&obs(SOURCE, &d));
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0].status, Status::NotApplicable, "{}", c.meta.id);
+            assert_eq!(
+                f[0].reason_code,
+                ReasonCode::AwsRootCredentialsCentrallyManaged
+            );
+            assert!(f[0].reason.contains("o-exampleorgid"), "{}", f[0].reason);
+        }
+        assert_eq!(statuses(&ROOT_ACCESS_KEYS_ABSENT, &d), [Status::Pass]);
+        // MFA present: the plain verdicts, whatever the organization says.
+        d.account_summary = Reading::Ok(AccountSummary {
+            root_mfa_enabled: true,
+            root_access_keys_present: false,
+            root_signing_certificates_present: Some(false),
+        });
+        assert_eq!(
+            run(&ROOT_MFA_ENABLED, &d)[0].2,
+            ReasonCode::AwsRootMfaEnabled
+        );
+    }
+
+    #[test]
+    fn centrally_managed_root_that_still_has_credentials_fails() {
+        let mut d = base(vec![]);
+        d.root_credentials_management = central();
+        d.account_summary = Reading::Ok(AccountSummary {
+            root_mfa_enabled: false,
+            root_access_keys_present: true,
+            root_signing_certificates_present: Some(false),
+        });
+        let keys = (ROOT_ACCESS_KEYS_ABSENT.evaluate)(&obs(SOURCE, &d));
+        assert_eq!(keys[0].status, Status::Fail);
+        assert_eq!(keys[0].reason_code, ReasonCode::AwsRootAccessKeysPresent);
+        assert!(keys[0]
+            .reason
+            .contains("despite central root credentials management"));
+        assert_eq!(
+            run(&ROOT_MFA_ENABLED, &d)[0],
+            (
+                "arn:aws:iam::111122223333:root".into(),
+                Status::Fail,
+                ReasonCode::AwsRootMfaDisabled
+            )
+        );
+        assert_eq!(statuses(&ROOT_HARDWARE_MFA, &d), [Status::Fail]);
+        // A signing certificate, or a summary that cannot show certificates, is not "no credentials".
+        for certs in [Some(true), None] {
+            d.account_summary = Reading::Ok(AccountSummary {
+                root_mfa_enabled: false,
+                root_access_keys_present: false,
+                root_signing_certificates_present: certs,
+            });
+            assert_eq!(statuses(&ROOT_MFA_ENABLED, &d), [Status::Fail], "{certs:?}");
+        }
+    }
+
+    #[test]
+    fn root_exemption_needs_a_readable_central_setting() {
+        let mut d = base(vec![]);
+        d.account_summary = no_root_credentials();
+        for m in [
+            err(AwsErrorKind::AccessDenied),
+            err(AwsErrorKind::ServiceError),
+            Reading::Ok(RootCredentialsManagement::Unknown {
+                why: "AccountNotManagementOrDelegatedAdministrator".into(),
+            }),
+            Reading::Ok(RootCredentialsManagement::NotCentral {
+                why: "this is the management account".into(),
+            }),
+        ] {
+            d.root_credentials_management = m.clone();
+            let f = (ROOT_MFA_ENABLED.evaluate)(&obs(SOURCE, &d));
+            assert_eq!(f[0].status, Status::Fail, "{m:?}");
+            assert_eq!(f[0].reason_code, ReasonCode::AwsRootMfaDisabled);
+            assert_eq!(statuses(&ROOT_HARDWARE_MFA, &d), [Status::Fail], "{m:?}");
+        }
+        d.root_credentials_management = err(AwsErrorKind::AccessDenied);
+        let f = (ROOT_MFA_ENABLED.evaluate)(&obs(SOURCE, &d));
+        assert!(f[0].reason.contains("could not be read"), "{}", f[0].reason);
+        // The summary itself unreadable: error, central management or not.
+        d.root_credentials_management = central();
+        d.account_summary = err(AwsErrorKind::Throttled);
+        assert_eq!(statuses(&ROOT_MFA_ENABLED, &d), [Status::Error]);
+        assert_eq!(statuses(&ROOT_HARDWARE_MFA, &d), [Status::Error]);
     }
 
     #[test]

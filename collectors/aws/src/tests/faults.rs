@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use evident_policies::aws::iam::{IamObservation, IamSettings, ReportTime};
+use evident_policies::aws::iam::{
+    IamObservation, IamSettings, ReportTime, RootCredentialsManagement,
+};
 use evident_policies::aws::Reading;
 use evident_policies::{Observation, ReasonCode, Status};
 
@@ -229,4 +231,256 @@ async fn malformed_credential_report_is_an_error() {
         one(&obs, "aws_s3_buckets_default_encrypted").0,
         Status::Error
     );
+}
+
+// --- Centralized root access (IAM ListOrganizationsFeatures) -----------------
+// moto answers ListOrganizationsFeatures with 500 NotImplemented and its
+// account summary has no root credential flags of note, so these tests use
+// the stub with the shapes of the IAM API reference (ListOrganizationsFeatures,
+// GetAccountSummary), the Organizations API reference (ListAccounts,
+// DescribeOrganization) and STS (AssumeRole).
+
+const ORG: &str = "o-aa111bb222";
+const MANAGEMENT: &str = "999988887777";
+
+/// The access key id in a SigV4 `Authorization` header.
+fn access_key(req: &stub::Request) -> String {
+    req.headers
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn summary(mfa: u8, keys: u8, certs: u8) -> Reply {
+    query_ok(
+        "GetAccountSummary",
+        &format!("<SummaryMap><entry><key>AccountMFAEnabled</key><value>{mfa}</value></entry><entry><key>AccountAccessKeysPresent</key><value>{keys}</value></entry><entry><key>AccountSigningCertificatesPresent</key><value>{certs}</value></entry><entry><key>Users</key><value>0</value></entry></SummaryMap>"),
+    )
+}
+
+fn features_enabled() -> Reply {
+    query_ok(
+        "ListOrganizationsFeatures",
+        &format!("<OrganizationId>{ORG}</OrganizationId><EnabledFeatures><member>RootCredentialsManagement</member><member>RootSessions</member></EnabledFeatures>"),
+    )
+}
+
+fn not_management() -> Reply {
+    query_error(
+        400,
+        "AccountNotManagementOrDelegatedAdministratorException",
+        "The request was rejected because the account making the request is not the management account or delegated administrator account for centralized root access.",
+    )
+}
+
+fn json(body: String) -> Reply {
+    Reply::Http(200, "application/x-amz-json-1.1", body)
+}
+
+fn describe_organization() -> Reply {
+    json(format!("{{\"Organization\":{{\"Id\":\"{ORG}\",\"Arn\":\"arn:aws:organizations::{MANAGEMENT}:organization/{ORG}\",\"FeatureSet\":\"ALL\",\"MasterAccountArn\":\"arn:aws:organizations::{MANAGEMENT}:account/{ORG}/{MANAGEMENT}\",\"MasterAccountId\":\"{MANAGEMENT}\",\"MasterAccountEmail\":\"management@example.invalid\"}}}}"))
+}
+
+/// The root findings of one account: (MFA, hardware MFA, access keys).
+fn root_verdicts(obs: &[Observation], account: &str) -> [(Status, ReasonCode); 3] {
+    let one = |check: &str| {
+        let f = findings(obs, account, check);
+        assert_eq!(f.len(), 1, "{check}: {f:?}");
+        assert_eq!(f[0].0, format!("arn:aws:iam::{account}:root"));
+        (f[0].1, f[0].2)
+    };
+    [
+        one("aws_iam_root_mfa_enabled"),
+        one("aws_iam_root_hardware_mfa_enabled"),
+        one("aws_iam_root_access_keys_absent"),
+    ]
+}
+
+/// A delegated administrator for centralized root access (its own
+/// ListOrganizationsFeatures works, DescribeOrganization names another
+/// management account) whose root holds nothing: root MFA does not apply.
+/// The same account with a root access key fails the key check and both MFA
+/// checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_root_management_seen_by_a_delegated_administrator() {
+    for keys in [0, 1] {
+        let s = stub::start(move |req| {
+            Some(match req.operation().as_str() {
+                "GetCallerIdentity" => caller_identity(ACCT),
+                "GetAccountSummary" => summary(0, keys, 0),
+                "ListOrganizationsFeatures" => features_enabled(),
+                "DescribeOrganization" => describe_organization(),
+                _ => return None,
+            })
+        });
+        let obs = AwsCollector::new(settings(&s.url))
+            .collect(chrono::Utc::now())
+            .await
+            .unwrap();
+        let got = root_verdicts(&obs, ACCT);
+        if keys == 0 {
+            assert_eq!(
+                got,
+                [
+                    (
+                        Status::NotApplicable,
+                        ReasonCode::AwsRootCredentialsCentrallyManaged
+                    ),
+                    (
+                        Status::NotApplicable,
+                        ReasonCode::AwsRootCredentialsCentrallyManaged
+                    ),
+                    (Status::Pass, ReasonCode::AwsRootAccessKeysAbsent),
+                ]
+            );
+            let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
+            assert!(
+                matches!(&iam.root_credentials_management, Reading::Ok(RootCredentialsManagement::CentralMember { organization_id, .. }) if organization_id == ORG),
+                "{:?}",
+                iam.root_credentials_management
+            );
+        } else {
+            assert_eq!(
+                got,
+                [
+                    (Status::Fail, ReasonCode::AwsRootMfaDisabled),
+                    (Status::Fail, ReasonCode::AwsRootMfaDisabled),
+                    (Status::Fail, ReasonCode::AwsRootAccessKeysPresent),
+                ]
+            );
+        }
+    }
+}
+
+/// Organization discovery from the management account: the member, which
+/// may not call ListOrganizationsFeatures itself, gets the management
+/// account's view (RootCredentialsManagement on) and its credential-less root
+/// is not_applicable; the management account's own root, also without MFA,
+/// still fails (its root is never managed centrally). With the discovering
+/// account's ListOrganizationsFeatures denied, the member fails too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_root_management_through_discovery_and_its_denial() {
+    for denied in [false, true] {
+        let s = stub::start(move |req| {
+            let key = access_key(req);
+            // Assumed-role keys name the account: ASIA<account id>.
+            let caller = key.strip_prefix("ASIA").unwrap_or(MANAGEMENT).to_string();
+            Some(match req.operation().as_str() {
+                "GetCallerIdentity" => caller_identity(&caller),
+                "AssumeRole" => {
+                    let account = req
+                        .body
+                        .split("RoleArn=arn%3Aaws%3Aiam%3A%3A")
+                        .nth(1)
+                        .map(|r| r[..12].to_string())
+                        .unwrap_or_default();
+                    query_ok("AssumeRole", &format!("<Credentials><AccessKeyId>ASIA{account}</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:evident</AssumedRoleId><Arn>arn:aws:sts::{account}:assumed-role/EvidentReadOnly/evident</Arn></AssumedRoleUser>"))
+                }
+                "ListAccounts" => json(format!("{{\"Accounts\":[{{\"Id\":\"{ACCT}\",\"Arn\":\"arn:aws:organizations::{MANAGEMENT}:account/{ORG}/{ACCT}\",\"Email\":\"member@example.invalid\",\"Name\":\"member\",\"Status\":\"ACTIVE\",\"State\":\"ACTIVE\"}},{{\"Id\":\"{MANAGEMENT}\",\"Arn\":\"arn:aws:organizations::{MANAGEMENT}:account/{ORG}/{MANAGEMENT}\",\"Email\":\"management@example.invalid\",\"Name\":\"management\",\"Status\":\"ACTIVE\",\"State\":\"ACTIVE\"}}]}}")),
+                "DescribeOrganization" => describe_organization(),
+                "GetAccountSummary" => summary(0, 0, 0),
+                "ListOrganizationsFeatures" if caller == ACCT => not_management(),
+                "ListOrganizationsFeatures" if denied => query_error(403, "AccessDenied", "User: arn:aws:iam::999988887777:user/evident is not authorized to perform: iam:ListOrganizationsFeatures"),
+                "ListOrganizationsFeatures" => features_enabled(),
+                _ => return None,
+            })
+        });
+        let mut st = settings(&s.url);
+        st.accounts.clear();
+        st.organization = Some(crate::OrganizationDiscovery {
+            role_name: "EvidentReadOnly".into(),
+            external_id_env: None,
+            external_id_file: None,
+        });
+        let obs = AwsCollector::new(st)
+            .collect(chrono::Utc::now())
+            .await
+            .unwrap();
+        let member = root_verdicts(&obs, ACCT);
+        let management = root_verdicts(&obs, MANAGEMENT);
+        if denied {
+            assert_eq!(member[0], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
+            assert_eq!(member[1], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
+            let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
+            let Reading::Error(e) = &iam.root_credentials_management else {
+                panic!("{:?}", iam.root_credentials_management)
+            };
+            assert_eq!(e.code.as_deref(), Some("AccessDenied"));
+        } else {
+            assert_eq!(
+                member[0],
+                (
+                    Status::NotApplicable,
+                    ReasonCode::AwsRootCredentialsCentrallyManaged
+                )
+            );
+            let f = evident_policies::check("aws_iam_root_mfa_enabled").unwrap();
+            let o = obs
+                .iter()
+                .find(|o| o.source == "aws.iam" && o.target.id == ACCT)
+                .unwrap();
+            let reason = &(f.evaluate)(o)[0].reason;
+            assert!(
+                reason.contains(&format!("the discovering account {MANAGEMENT}")),
+                "{reason}"
+            );
+        }
+        assert_eq!(
+            management[0],
+            (Status::Fail, ReasonCode::AwsRootMfaDisabled),
+            "the management account's root is never exempt"
+        );
+        assert_eq!(
+            management[2],
+            (Status::Pass, ReasonCode::AwsRootAccessKeysAbsent)
+        );
+    }
+}
+
+/// A member collected on its own (no discovery) cannot see the setting, and
+/// a denied ListOrganizationsFeatures is recorded as the error: root without
+/// MFA fails in both cases, it never passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_without_the_organization_view_or_denied_is_not_exempt() {
+    for denied in [false, true] {
+        let s = stub::start(move |req| {
+            Some(match req.operation().as_str() {
+                "GetCallerIdentity" => caller_identity(ACCT),
+                "GetAccountSummary" => summary(0, 0, 0),
+                "ListOrganizationsFeatures" if denied => query_error(
+                    403,
+                    "AccessDenied",
+                    "not authorized to perform: iam:ListOrganizationsFeatures",
+                ),
+                "ListOrganizationsFeatures" => not_management(),
+                _ => return None,
+            })
+        });
+        let obs = AwsCollector::new(settings(&s.url))
+            .collect(chrono::Utc::now())
+            .await
+            .unwrap();
+        let got = root_verdicts(&obs, ACCT);
+        assert_eq!(got[0], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
+        assert_eq!(got[1], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
+        let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
+        if denied {
+            assert!(
+                matches!(&iam.root_credentials_management, Reading::Error(e) if e.kind == evident_policies::aws::AwsErrorKind::AccessDenied),
+                "{:?}",
+                iam.root_credentials_management
+            );
+        } else {
+            assert!(
+                matches!(
+                    &iam.root_credentials_management,
+                    Reading::Ok(RootCredentialsManagement::Unknown { .. })
+                ),
+                "{:?}",
+                iam.root_credentials_management
+            );
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! shapes AWS documents (see `stub`).
 
 mod backup_stub;
+mod faketime;
 mod faults;
 mod moto;
 mod moto_backup;

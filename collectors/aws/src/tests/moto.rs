@@ -21,43 +21,54 @@ use crate::{AccountSpec, AwsCollector, AwsSettings};
 /// The secret of the base credentials; tests assert it never shows up.
 pub const BASE_SECRET: &str = "evidentTESTsecretKEYvalue0123456789abcdef";
 
-/// Start moto once per test binary. It runs under a shell that kills it when
-/// our end of its stdin closes, which happens when the test binary exits.
+/// Start a moto server on a free loopback port with these extra environment
+/// variables and wait until it answers. It runs under a shell that kills it
+/// when our end of its stdin closes: drop the returned stdin (or let the test
+/// binary exit) to stop it.
+pub fn spawn_moto(env: &[(&str, &str)]) -> (String, std::process::ChildStdin) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid"
+        ))
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("moto_server (pip install 'moto[s3]==5.2.5' flask flask-cors)");
+    let stdin = child.stdin.take().unwrap();
+    // The shell is reaped by init once it exits; nothing waits for it here.
+    std::mem::forget(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+            let mut buf = [0u8; 12];
+            if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (format!("http://127.0.0.1:{port}"), stdin)
+}
+
+/// Start moto once per test binary, kept until the binary exits.
 pub fn moto_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid"
-            ))
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("moto_server (pip install 'moto[s3]==5.2.5' flask flask-cors)");
+        let (url, stdin) = spawn_moto(&[]);
         // Keep stdin open for the life of the process.
-        std::mem::forget(child.stdin.take());
-        std::mem::forget(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
-                let mut buf = [0u8; 12];
-                if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        std::mem::forget(stdin);
         // Base credentials for the default chain (moto accepts any); no
         // profile files, no instance metadata.
         std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAEVIDENTTESTBASE0");
@@ -70,7 +81,7 @@ pub fn moto_url() -> &'static str {
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         std::env::remove_var("AWS_PROFILE");
         std::env::remove_var("AWS_SESSION_TOKEN");
-        format!("http://127.0.0.1:{port}")
+        url
     })
 }
 
