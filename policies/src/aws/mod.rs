@@ -11,7 +11,9 @@
 //!   their status and event selectors;
 //! - [`s3`]: `aws.s3`, account-level Block Public Access and each bucket's
 //!   Block Public Access, policy status, ACL grants and default encryption;
-//! - [`guardduty`]: `aws.guardduty`, the GuardDuty detectors of every covered region.
+//! - [`guardduty`]: `aws.guardduty`, the GuardDuty detectors of every covered region;
+//! - [`network`]: `aws.network`, per covered region the VPCs, security groups,
+//!   flow logs, DNS Firewall associations and rules, and Network Firewalls.
 //!
 //! A call that failed is recorded in the payload as [`Reading::Error`] and the
 //! checks that need it report `error` (fail closed).
@@ -24,6 +26,7 @@ use crate::reason::ReasonCode;
 pub mod cloudtrail;
 pub mod guardduty;
 pub mod iam;
+pub mod network;
 pub mod policy_document;
 pub mod s3;
 
@@ -45,6 +48,10 @@ pub static CHECKS: &[Check] = &[
     s3::BUCKETS_NOT_PUBLIC,
     s3::BUCKETS_DEFAULT_ENCRYPTED,
     guardduty::ENABLED,
+    network::DNS_FIREWALL_BLOCKING,
+    network::NETWORK_FIREWALL_PRESENT,
+    network::SECURITY_GROUPS_ADMIN_PORTS_RESTRICTED,
+    network::FLOW_LOGS_ENABLED,
 ];
 
 /// How an AWS API call failed.
