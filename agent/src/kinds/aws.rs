@@ -5,6 +5,7 @@ use std::ops::Range;
 use chrono::{DateTime, Utc};
 use evident_collector_aws::{AccountSpec, AwsCollector, AwsSettings, OrganizationDiscovery};
 use evident_policies::aws::iam::IamSettings;
+use evident_policies::aws::network::NetworkSettings;
 use evident_policies::{Observation, Target, TargetKind};
 
 use crate::config::{problem_at, Problem};
@@ -12,7 +13,7 @@ use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
 crate::collector_instance! {
-    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3).
+    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, networks).
     pub struct AwsInstance {
         /// The accounts, each by profile and/or a role ARN to assume. Default: none.
         #[serde(default)]
@@ -36,6 +37,9 @@ crate::collector_instance! {
         /// Thresholds of the IAM checks.
         #[serde(default)]
         pub iam: IamSettings,
+        /// Settings of the network checks (administrative ports).
+        #[serde(default)]
+        pub network: NetworkSettings,
     }
 }
 
@@ -64,6 +68,7 @@ impl AwsInstance {
             max_attempts: self.max_attempts,
             call_timeout_seconds: self.call_timeout_seconds,
             iam: self.iam.clone(),
+            network: self.network.clone(),
         }
     }
 }
@@ -134,6 +139,12 @@ impl Kind for AwsInstance {
             if a.external_id_env.is_some() && a.external_id_file.is_some() {
                 bad("give the external id as external_id_env or external_id_file, not both".into());
             }
+        }
+        if self.network.admin_ports.is_empty() {
+            bad("network.admin_ports must name at least one port".into());
+        }
+        if self.network.admin_ports.contains(&0) {
+            bad("network.admin_ports: 0 is not a port".into());
         }
         if let Some(o) = &self.organization {
             if o.role_name.is_empty() || o.role_name.contains([':', '/']) {

@@ -7,6 +7,9 @@ pub const ACTIONS: &[&str] = &[
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetTrailStatus",
+    "ec2:DescribeFlowLogs",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
     "guardduty:GetDetector",
     "guardduty:ListDetectors",
     "iam:GenerateCredentialReport",
@@ -15,7 +18,11 @@ pub const ACTIONS: &[&str] = &[
     "iam:GetAccountSummary",
     "iam:GetCredentialReport",
     "iam:ListVirtualMFADevices",
+    "network-firewall:DescribeFirewall",
+    "network-firewall:ListFirewalls",
     "organizations:ListAccounts",
+    "route53resolver:ListFirewallRuleGroupAssociations",
+    "route53resolver:ListFirewallRules",
     "s3:GetAccountPublicAccessBlock",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
@@ -86,6 +93,9 @@ mod tests {
                     "cloudtrail",
                     "organizations",
                     "guardduty",
+                    "ec2",
+                    "route53resolver",
+                    "network-firewall",
                 ]
                 .contains(&svc)
                     && !action.is_empty()

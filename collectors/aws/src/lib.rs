@@ -20,8 +20,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
 use evident_policies::aws::iam::IamSettings;
+use evident_policies::aws::network::NetworkSettings;
 use evident_policies::aws::{
-    cloudtrail as ct_policy, guardduty as gd_policy, iam as iam_policy, s3 as s3_policy,
+    cloudtrail as ct_policy, guardduty as gd_policy, iam as iam_policy, network as net_policy,
+    s3 as s3_policy,
 };
 use evident_policies::aws::{AwsError, AwsErrorKind, Reading};
 use evident_policies::{Observation, Target, TargetKind};
@@ -33,6 +35,7 @@ pub mod credential_report;
 mod error;
 mod guardduty;
 mod iam;
+mod network;
 mod s3;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -86,6 +89,8 @@ pub struct AwsSettings {
     pub call_timeout_seconds: u64,
     /// Thresholds of the IAM checks.
     pub iam: IamSettings,
+    /// Settings of the network checks (administrative ports).
+    pub network: NetworkSettings,
 }
 
 impl Default for AwsSettings {
@@ -99,6 +104,7 @@ impl Default for AwsSettings {
             max_attempts: 3,
             call_timeout_seconds: 30,
             iam: IamSettings::default(),
+            network: NetworkSettings::default(),
         }
     }
 }
@@ -140,6 +146,7 @@ pub const SOURCES: &[&str] = &[
     ct_policy::SOURCE,
     s3_policy::SOURCE,
     gd_policy::SOURCE,
+    net_policy::SOURCE,
 ];
 
 /// What one account is reached with, once resolved.
@@ -439,17 +446,19 @@ async fn collect_account(
         kind: TargetKind::Account,
         id: ctx.account_id.clone(),
     };
-    let (iam, trails, s3, gd) = tokio::join!(
+    let (iam, trails, s3, gd, net) = tokio::join!(
         iam::observe(&ctx),
         cloudtrail::observe(&ctx),
         s3::observe(&ctx),
-        guardduty::observe(&ctx)
+        guardduty::observe(&ctx),
+        network::observe(&ctx)
     );
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
         Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
-        Observation::new(gd_policy::SOURCE, target, now, &gd),
+        Observation::new(gd_policy::SOURCE, target.clone(), now, &gd),
+        Observation::new(net_policy::SOURCE, target, now, &net),
     ]
 }
 
@@ -491,6 +500,23 @@ fn all_failed(
         account_block: Reading::Error(e.clone()),
         buckets: Reading::Error(e.clone()),
     };
+    let net = net_policy::NetworkObservation {
+        account_id: label.to_string(),
+        partition: partition.clone(),
+        settings: settings.network.clone(),
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| net_policy::RegionNetwork {
+                region: r.clone(),
+                vpcs: Reading::Error(e.clone()),
+                security_groups: Reading::Error(e.clone()),
+                flow_logs: Reading::Error(e.clone()),
+                dns_firewall: Reading::Error(e.clone()),
+                network_firewalls: Reading::Error(e.clone()),
+            })
+            .collect(),
+    };
     let gd = gd_policy::GuardDutyObservation {
         account_id: label.to_string(),
         partition,
@@ -507,6 +533,7 @@ fn all_failed(
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
         Observation::new(ct_policy::SOURCE, target.clone(), now, &trails),
         Observation::new(s3_policy::SOURCE, target.clone(), now, &s3),
-        Observation::new(gd_policy::SOURCE, target, now, &gd),
+        Observation::new(gd_policy::SOURCE, target.clone(), now, &gd),
+        Observation::new(net_policy::SOURCE, target, now, &net),
     ]
 }

@@ -30,6 +30,7 @@ fn settings(url: &str) -> AwsSettings {
         max_attempts: 1,
         call_timeout_seconds: 1,
         iam: IamSettings::default(),
+        network: Default::default(),
     }
 }
 
@@ -68,7 +69,7 @@ async fn each_fault_is_an_error_and_the_run_goes_on() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), 4, "{:?}", s.seen.lock().unwrap());
+    assert_eq!(obs.len(), crate::SOURCES.len(), "{:?}", s.seen.lock().unwrap());
 
     assert_eq!(
         one(&obs, "aws_iam_console_users_mfa_enabled"),

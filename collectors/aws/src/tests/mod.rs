@@ -5,4 +5,5 @@
 
 mod faults;
 mod moto;
+mod network;
 pub(crate) mod stub;
