@@ -294,9 +294,16 @@ fn collect_records_network_and_web_filtering_verdicts_on_an_emulated_account() {
         &sg_arn(ssh),
     );
     assert_eq!(status, "fail");
-    assert!(reason.contains("22 (SSH)") && reason.contains("0.0.0.0/0"), "{reason}");
+    assert!(
+        reason.contains("22 (SSH)") && reason.contains("0.0.0.0/0"),
+        "{reason}"
+    );
     assert_eq!(
-        find("aws_ec2_security_groups_admin_ports_restricted", &sg_arn(web)).0,
+        find(
+            "aws_ec2_security_groups_admin_ports_restricted",
+            &sg_arn(web)
+        )
+        .0,
         "pass"
     );
     assert_eq!(find("aws_vpc_flow_logs_enabled", &vpc_arn(vpc)).0, "pass");
@@ -306,7 +313,10 @@ fn collect_records_network_and_web_filtering_verdicts_on_an_emulated_account() {
     );
     let (status, reason) = find("aws_vpc_network_firewall_present", &vpc_arn(vpc));
     assert_eq!(status, "pass");
-    assert!(reason.contains("edge") && reason.contains("policy egress"), "{reason}");
+    assert!(
+        reason.contains("edge") && reason.contains("policy egress"),
+        "{reason}"
+    );
     assert_eq!(
         find("aws_vpc_network_firewall_present", &vpc_arn(default_vpc)).0,
         "fail"

@@ -293,7 +293,9 @@ async fn network_firewalls(
                 .map(str::to_string)
                 .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(&arn).to_string()),
             arn: arn.clone(),
-            vpc_id: Some(fw.vpc_id()).filter(|v| !v.is_empty()).map(str::to_string),
+            vpc_id: Some(fw.vpc_id())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
             policy_arn,
             policy_name,
             status: status.status().as_str().to_string(),

@@ -69,7 +69,12 @@ async fn each_fault_is_an_error_and_the_run_goes_on() {
         .collect(chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(obs.len(), crate::SOURCES.len(), "{:?}", s.seen.lock().unwrap());
+    assert_eq!(
+        obs.len(),
+        crate::SOURCES.len(),
+        "{:?}",
+        s.seen.lock().unwrap()
+    );
 
     assert_eq!(
         one(&obs, "aws_iam_console_users_mfa_enabled"),

@@ -17,7 +17,7 @@ use evident_policies::aws::{AwsErrorKind, Reading};
 use evident_policies::{Observation, ReasonCode, Status};
 
 use super::moto::{
-    fresh_account, moto_url, payload, s3, seed_config, settings as moto_settings, findings,
+    findings, fresh_account, moto_url, payload, s3, seed_config, settings as moto_settings,
 };
 use super::stub::{self, caller_identity, Reply};
 use crate::{AccountSpec, AwsCollector, AwsSettings};
@@ -26,7 +26,10 @@ const ACCT: &str = "111122223333";
 
 /// `(resource, status, code)` of the finding on the resource ending in `suffix`.
 fn on(list: &[(String, Status, ReasonCode)], suffix: &str) -> (Status, ReasonCode) {
-    let hits: Vec<_> = list.iter().filter(|(r, _, _)| r.ends_with(suffix)).collect();
+    let hits: Vec<_> = list
+        .iter()
+        .filter(|(r, _, _)| r.ends_with(suffix))
+        .collect();
     assert_eq!(hits.len(), 1, "{suffix}: {list:?}");
     (hits[0].1, hits[0].2)
 }
@@ -91,7 +94,12 @@ async fn network_checks_on_a_seeded_moto_account() {
     let logged = create_vpc(&ec2, "10.1.0.0/16").await;
     let failing = create_vpc(&ec2, "10.2.0.0/16").await;
     let bucket = format!("flow-logs-{acct}");
-    s3(&conf).create_bucket().bucket(&bucket).send().await.unwrap();
+    s3(&conf)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     ec2.create_flow_logs()
         .resource_type(FlowLogsResourceType::Vpc)
         .resource_ids(&logged)
@@ -124,7 +132,13 @@ async fn network_checks_on_a_seeded_moto_account() {
     )
     .await;
     let web = create_sg(&ec2, &logged, "web", tcp(443, 443, Some("0.0.0.0/0"), None)).await;
-    let private = create_sg(&ec2, &logged, "admin-net", tcp(22, 22, Some("10.0.0.0/8"), None)).await;
+    let private = create_sg(
+        &ec2,
+        &logged,
+        "admin-net",
+        tcp(22, 22, Some("10.0.0.0/8"), None),
+    )
+    .await;
     aws_sdk_networkfirewall::Client::new(&conf)
         .create_firewall()
         .firewall_name("edge")
@@ -161,7 +175,11 @@ async fn network_checks_on_a_seeded_moto_account() {
     let vpc_arn = |id: &str| format!("arn:aws:ec2:us-east-1:{acct}:vpc/{id}");
     let sg_arn = |id: &str| format!("arn:aws:ec2:us-east-1:{acct}:security-group/{id}");
 
-    let sgs = findings(&obs, &acct, "aws_ec2_security_groups_admin_ports_restricted");
+    let sgs = findings(
+        &obs,
+        &acct,
+        "aws_ec2_security_groups_admin_ports_restricted",
+    );
     let open = (Status::Fail, ReasonCode::AwsSecurityGroupAdminPortOpen);
     let closed = (
         Status::Pass,
@@ -174,10 +192,7 @@ async fn network_checks_on_a_seeded_moto_account() {
     assert_eq!(on(&sgs, &sg_arn(&private)), closed);
     // The default groups moto creates for each VPC allow only their own members.
     assert!(
-        sgs.iter()
-            .filter(|(_, s, _)| *s == Status::Fail)
-            .count()
-            == 3,
+        sgs.iter().filter(|(_, s, _)| *s == Status::Fail).count() == 3,
         "{sgs:?}"
     );
 
@@ -306,10 +321,17 @@ async fn dns_firewall_verdicts_from_documented_shapes() {
         let body = req.body.as_str();
         Some(match req.operation().as_str() {
             "GetCallerIdentity" => caller_identity(ACCT),
-            "DescribeVpcs" => ec2_ok("DescribeVpcs", &vpc_set(&["vpc-block", "vpc-alert", "vpc-none"])),
+            "DescribeVpcs" => ec2_ok(
+                "DescribeVpcs",
+                &vpc_set(&["vpc-block", "vpc-alert", "vpc-none"]),
+            ),
             "DescribeSecurityGroups" => ec2_ok("DescribeSecurityGroups", "<securityGroupInfo/>"),
             "DescribeFlowLogs" => ec2_ok("DescribeFlowLogs", "<flowLogSet/>"),
-            "ListFirewalls" => Reply::Http(200, "application/x-amz-json-1.0", "{\"Firewalls\":[]}".into()),
+            "ListFirewalls" => Reply::Http(
+                200,
+                "application/x-amz-json-1.0",
+                "{\"Firewalls\":[]}".into(),
+            ),
             "ListFirewallRuleGroupAssociations" if body.contains("page-2") => json11(&format!(
                 "{{\"FirewallRuleGroupAssociations\":[{}]}}",
                 association("rslvr-frgassoc-2", "vpc-alert", "rslvr-frg-alert")
@@ -318,10 +340,12 @@ async fn dns_firewall_verdicts_from_documented_shapes() {
                 "{{\"FirewallRuleGroupAssociations\":[{}],\"NextToken\":\"page-2\"}}",
                 association("rslvr-frgassoc-1", "vpc-block", "rslvr-frg-block")
             )),
-            "ListFirewallRules" if body.contains("rslvr-frg-block") && body.contains("rules-2") => json11(&format!(
-                "{{\"FirewallRules\":[{}]}}",
-                rule("rslvr-frg-block", "block-malware", 200, "BLOCK")
-            )),
+            "ListFirewallRules" if body.contains("rslvr-frg-block") && body.contains("rules-2") => {
+                json11(&format!(
+                    "{{\"FirewallRules\":[{}]}}",
+                    rule("rslvr-frg-block", "block-malware", 200, "BLOCK")
+                ))
+            }
             "ListFirewallRules" if body.contains("rslvr-frg-block") => json11(&format!(
                 "{{\"FirewallRules\":[{}],\"NextToken\":\"rules-2\"}}",
                 rule("rslvr-frg-block", "allow-corp", 100, "ALLOW")
@@ -357,8 +381,15 @@ async fn dns_firewall_verdicts_from_documented_shapes() {
         panic!("{:?}", net.regions[0].dns_firewall)
     };
     assert_eq!(fw.associations.len(), 2);
-    let block = fw.rule_groups.iter().find(|g| g.id == "rslvr-frg-block").unwrap();
-    assert!(matches!(&block.rules, Reading::Ok(r) if r.len() == 2), "{block:?}");
+    let block = fw
+        .rule_groups
+        .iter()
+        .find(|g| g.id == "rslvr-frg-block")
+        .unwrap();
+    assert!(
+        matches!(&block.rules, Reading::Ok(r) if r.len() == 2),
+        "{block:?}"
+    );
     // The other checks decided on the same read.
     assert_eq!(
         on(&one(&obs, "aws_vpc_flow_logs_enabled"), &arn("vpc-none")).1,
@@ -433,7 +464,11 @@ async fn network_faults_are_errors_and_the_rest_decides() {
     assert_eq!(
         codes("aws_vpc_dns_firewall_blocking"),
         vec![
-            (vpc1.clone(), Status::Error, ReasonCode::AwsMalformedResponse),
+            (
+                vpc1.clone(),
+                Status::Error,
+                ReasonCode::AwsMalformedResponse
+            ),
             (root.clone(), Status::Error, ReasonCode::AwsAccessDenied),
         ]
     );
@@ -451,15 +486,18 @@ async fn network_faults_are_errors_and_the_rest_decides() {
     };
     assert_eq!(e.kind, AwsErrorKind::AccessDenied);
     assert_eq!(e.code.as_deref(), Some("UnauthorizedOperation"));
-    assert_eq!((e.operation.as_str(), e.region.as_str()), ("ec2:DescribeVpcs", "eu-west-1"));
+    assert_eq!(
+        (e.operation.as_str(), e.region.as_str()),
+        ("ec2:DescribeVpcs", "eu-west-1")
+    );
     let Reading::Error(e) = &net.regions[1].dns_firewall else {
         panic!("{:?}", net.regions[1].dns_firewall)
     };
     assert_eq!(e.kind, AwsErrorKind::Throttled);
     // The reason of an error finding says which call failed where.
-    let f = (evident_policies::check("aws_vpc_flow_logs_enabled").unwrap().evaluate)(
-        obs.iter().find(|o| o.source == "aws.network").unwrap(),
-    );
+    let f = (evident_policies::check("aws_vpc_flow_logs_enabled")
+        .unwrap()
+        .evaluate)(obs.iter().find(|o| o.source == "aws.network").unwrap());
     assert!(
         f[0].reason.contains("ec2:DescribeFlowLogs in us-east-1"),
         "{}",
