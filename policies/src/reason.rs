@@ -364,6 +364,29 @@ reason_codes! {
     AwsConfigRecorderScopeLimited = "aws_config_recorder_scope_limited",
     /// The AWS Config recorder has no delivery channel, so nothing is delivered.
     AwsConfigNoDeliveryChannel = "aws_config_no_delivery_channel",
+    // --- aws: network and web filtering ---
+    /// A DNS Firewall rule group with at least one BLOCK rule is associated with the VPC.
+    AwsDnsFirewallBlocking = "aws_dns_firewall_blocking",
+    /// DNS Firewall rule groups are associated with the VPC, but none has a BLOCK rule (only ALLOW or ALERT).
+    AwsDnsFirewallNotBlocking = "aws_dns_firewall_not_blocking",
+    /// No DNS Firewall rule group is associated with the VPC.
+    AwsDnsFirewallAbsent = "aws_dns_firewall_absent",
+    /// An AWS Network Firewall in the VPC is READY.
+    AwsNetworkFirewallPresent = "aws_network_firewall_present",
+    /// No AWS Network Firewall is in the VPC.
+    AwsNetworkFirewallAbsent = "aws_network_firewall_absent",
+    /// The VPC's AWS Network Firewalls are not READY (provisioning or deleting).
+    AwsNetworkFirewallNotReady = "aws_network_firewall_not_ready",
+    /// The security group opens no administrative port to 0.0.0.0/0 or ::/0.
+    AwsSecurityGroupAdminPortsRestricted = "aws_security_group_admin_ports_restricted",
+    /// The security group opens an administrative port to 0.0.0.0/0 or ::/0 (directly, by a port range or all traffic).
+    AwsSecurityGroupAdminPortOpen = "aws_security_group_admin_port_open",
+    /// The VPC has an active flow log that is delivering.
+    AwsVpcFlowLogsActive = "aws_vpc_flow_logs_active",
+    /// The VPC has no flow log.
+    AwsVpcFlowLogsMissing = "aws_vpc_flow_logs_missing",
+    /// The VPC's flow logs are not active or fail to deliver.
+    AwsVpcFlowLogsInactive = "aws_vpc_flow_logs_inactive",
 }
 
 impl std::fmt::Display for ReasonCode {

@@ -202,12 +202,145 @@ fn collect_on_two_emulated_accounts_records_correct_verdicts_without_leaking_cre
     assert_code(&sb.evident_with(&cfg, &["verify"]), 0);
 }
 
+/// Seed one account's networks with boto3: a VPC with an active flow log to
+/// S3, an AWS Network Firewall and a security group open to the world on SSH;
+/// a security group open only on HTTPS; moto's default VPC has neither flow
+/// log nor firewall.
+const SEED_NETWORK: &str = r#"
+import sys, boto3
+url, a = sys.argv[1], sys.argv[2]
+base = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIAE2EBASE000000000", aws_secret_access_key="x")
+c = boto3.client("sts", **base).assume_role(RoleArn=f"arn:aws:iam::{a}:role/evident", RoleSessionName="seed")["Credentials"]
+s = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+ec2 = boto3.client("ec2", **s)
+vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+boto3.client("s3", config=boto3.session.Config(s3={"addressing_style": "path"}), **s).create_bucket(Bucket=f"flow-{a}")
+ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3", LogDestination=f"arn:aws:s3:::flow-{a}")
+def sg(name, port):
+    g = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=g, IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    return g
+ssh, web = sg("ssh-open", 22), sg("web", 443)
+boto3.client("network-firewall", **s).create_firewall(FirewallName="edge", FirewallPolicyArn=f"arn:aws:network-firewall:us-east-1:{a}:firewall-policy/egress", VpcId=vpc, SubnetMappings=[{"SubnetId": "subnet-00000001"}])
+default = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]][0]
+print(vpc, default, ssh, web)
+"#;
+
+#[test]
+fn collect_records_network_and_web_filtering_verdicts_on_an_emulated_account() {
+    let url = moto_url();
+    let a = "210000004501";
+    let seeded = Command::new("python3")
+        .args(["-c", SEED_NETWORK, url, a])
+        .output()
+        .expect("python3");
+    assert!(
+        seeded.status.success(),
+        "seeding failed: {}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let ids = String::from_utf8_lossy(&seeded.stdout).into_owned();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    let [vpc, default_vpc, ssh, web] = ids[..] else {
+        panic!("seed printed {ids:?}")
+    };
+
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "config.toml",
+        &format!(
+            "[[collectors.aws]]\nname = \"aws-net\"\nendpoint_url = \"{url}\"\nmax_attempts = 1\nretries = 0\n\n\
+             [collectors.aws.network]\nadmin_ports = [22, 3389]\n\n\
+             [[collectors.aws.accounts]]\nrole_arn = \"arn:aws:iam::{a}:role/EvidentReadOnly\"\n"
+        ),
+    );
+    let data = sb.data();
+    let o = run(evident()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["collect", "--format", "json"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAE2ETESTBASE00000")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN"));
+    assert_code(&o, 0);
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let findings = out["findings"].as_array().expect("findings");
+    let find = |check: &str, resource: &str| -> (String, String) {
+        let hits: Vec<&serde_json::Value> = findings
+            .iter()
+            .filter(|f| f["check_id"] == check && f["resource_id"] == resource)
+            .collect();
+        assert_eq!(hits.len(), 1, "{check} {resource}: {findings:#?}");
+        assert_eq!(hits[0]["target"]["id"], a);
+        (
+            hits[0]["status"].as_str().expect("status").to_string(),
+            hits[0]["reason"].as_str().expect("reason").to_string(),
+        )
+    };
+    let vpc_arn = |id: &str| format!("arn:aws:ec2:us-east-1:{a}:vpc/{id}");
+    let sg_arn = |id: &str| format!("arn:aws:ec2:us-east-1:{a}:security-group/{id}");
+
+    let (status, reason) = find(
+        "aws_ec2_security_groups_admin_ports_restricted",
+        &sg_arn(ssh),
+    );
+    assert_eq!(status, "fail");
+    assert!(
+        reason.contains("22 (SSH)") && reason.contains("0.0.0.0/0"),
+        "{reason}"
+    );
+    assert_eq!(
+        find(
+            "aws_ec2_security_groups_admin_ports_restricted",
+            &sg_arn(web)
+        )
+        .0,
+        "pass"
+    );
+    assert_eq!(find("aws_vpc_flow_logs_enabled", &vpc_arn(vpc)).0, "pass");
+    assert_eq!(
+        find("aws_vpc_flow_logs_enabled", &vpc_arn(default_vpc)).0,
+        "fail"
+    );
+    let (status, reason) = find("aws_vpc_network_firewall_present", &vpc_arn(vpc));
+    assert_eq!(status, "pass");
+    assert!(
+        reason.contains("edge") && reason.contains("policy egress"),
+        "{reason}"
+    );
+    assert_eq!(
+        find("aws_vpc_network_firewall_present", &vpc_arn(default_vpc)).0,
+        "fail"
+    );
+    // moto does not serve Route 53 Resolver DNS Firewall: fail closed.
+    let (status, reason) = find("aws_vpc_dns_firewall_blocking", &vpc_arn(vpc));
+    assert_eq!(status, "error");
+    assert!(
+        reason.contains("route53resolver:ListFirewallRuleGroupAssociations"),
+        "{reason}"
+    );
+    for f in findings {
+        assert!(!f.to_string().contains(SECRET));
+    }
+    assert!(!stderr(&o).contains(SECRET));
+}
+
 #[test]
 fn invalid_aws_settings_are_all_reported() {
     let sb = Sandbox::new();
     let cfg = sb.write(
         "config.toml",
         "[[collectors.aws]]\nregions = []\nconcurrency = 0\nendpoint_url = \"127.0.0.1:5000\"\n\n\
+         [collectors.aws.network]\nadmin_ports = []\n\n\
          [[collectors.aws.accounts]]\nrole_arn = \"arn:aws:iam::1:user/x\"\nexternal_id_env = \"A\"\nexternal_id_file = \"/x\"\n",
     );
     let o = sb.evident_with(&cfg, &["validate"]);
@@ -219,6 +352,7 @@ fn invalid_aws_settings_are_all_reported() {
         "endpoint_url",
         "is not an IAM role ARN",
         "not both",
+        "network.admin_ports must name at least one port",
     ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }

@@ -7,6 +7,7 @@ use evident_collector_aws::{AccountSpec, AwsCollector, AwsSettings, Organization
 use evident_policies::aws::backup::BackupSettings;
 use evident_policies::aws::config::ConfigRecorderSettings;
 use evident_policies::aws::iam::IamSettings;
+use evident_policies::aws::network::NetworkSettings;
 use evident_policies::{Observation, Target, TargetKind};
 
 use crate::config::{problem_at, Problem};
@@ -15,6 +16,7 @@ use crate::instances::Kind;
 
 crate::collector_instance! {
     /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, Backup, RDS, Macie, Config).
+    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, networks).
     pub struct AwsInstance {
         /// The accounts, each by profile and/or a role ARN to assume. Default: none.
         #[serde(default)]
@@ -44,6 +46,9 @@ crate::collector_instance! {
         /// What the AWS Config check requires of the recorder (`[collectors.aws.config_recorder]`).
         #[serde(default)]
         pub config_recorder: ConfigRecorderSettings,
+        /// Settings of the network checks (administrative ports).
+        #[serde(default)]
+        pub network: NetworkSettings,
     }
 }
 
@@ -74,6 +79,7 @@ impl AwsInstance {
             iam: self.iam.clone(),
             backup: self.backup.clone(),
             config_recorder: self.config_recorder.clone(),
+            network: self.network.clone(),
         }
     }
 }
@@ -161,6 +167,12 @@ impl Kind for AwsInstance {
                 "backup.rds_min_retention_days {} must be between 1 and 35 (the RDS maximum)",
                 self.backup.rds_min_retention_days
             ));
+        }
+        if self.network.admin_ports.is_empty() {
+            bad("network.admin_ports must name at least one port".into());
+        }
+        if self.network.admin_ports.contains(&0) {
+            bad("network.admin_ports: 0 is not a port".into());
         }
         if let Some(o) = &self.organization {
             if o.role_name.is_empty() || o.role_name.contains([':', '/']) {

@@ -17,6 +17,9 @@ pub const ACTIONS: &[&str] = &[
     "config:DescribeConfigurationRecorderStatus",
     "config:DescribeConfigurationRecorders",
     "config:DescribeDeliveryChannels",
+    "ec2:DescribeFlowLogs",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
     "guardduty:GetDetector",
     "guardduty:ListDetectors",
     "iam:GenerateCredentialReport",
@@ -32,6 +35,11 @@ pub const ACTIONS: &[&str] = &[
     "organizations:ListAccounts",
     "rds:DescribeDBClusters",
     "rds:DescribeDBInstances",
+    "network-firewall:DescribeFirewall",
+    "network-firewall:ListFirewalls",
+    "organizations:ListAccounts",
+    "route53resolver:ListFirewallRuleGroupAssociations",
+    "route53resolver:ListFirewallRules",
     "s3:GetAccountPublicAccessBlock",
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
@@ -106,6 +114,9 @@ mod tests {
                     "rds",
                     "macie2",
                     "config",
+                    "ec2",
+                    "route53resolver",
+                    "network-firewall",
                 ]
                 .contains(&svc)
                     && !action.is_empty()

@@ -22,10 +22,11 @@ use chrono::{DateTime, Utc};
 use evident_policies::aws::backup::BackupSettings;
 use evident_policies::aws::config::ConfigRecorderSettings;
 use evident_policies::aws::iam::IamSettings;
+use evident_policies::aws::network::NetworkSettings;
 use evident_policies::aws::{
     backup as backup_policy, cloudtrail as ct_policy, config as config_policy,
-    guardduty as gd_policy, iam as iam_policy, macie as macie_policy, rds as rds_policy,
-    s3 as s3_policy,
+    guardduty as gd_policy, iam as iam_policy, macie as macie_policy, network as net_policy,
+    rds as rds_policy, s3 as s3_policy,
 };
 use evident_policies::aws::{AwsError, AwsErrorKind, Reading};
 use evident_policies::{Observation, Target, TargetKind};
@@ -41,6 +42,7 @@ mod guardduty;
 mod iam;
 mod macie;
 mod rds;
+mod network;
 mod s3;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -99,6 +101,8 @@ pub struct AwsSettings {
     pub backup: BackupSettings,
     /// What the AWS Config check requires of the recorder.
     pub config_recorder: ConfigRecorderSettings,
+    /// Settings of the network checks (administrative ports).
+    pub network: NetworkSettings,
 }
 
 impl Default for AwsSettings {
@@ -114,6 +118,7 @@ impl Default for AwsSettings {
             iam: IamSettings::default(),
             backup: BackupSettings::default(),
             config_recorder: ConfigRecorderSettings::default(),
+            network: NetworkSettings::default(),
         }
     }
 }
@@ -159,6 +164,7 @@ pub const SOURCES: &[&str] = &[
     rds_policy::SOURCE,
     macie_policy::SOURCE,
     config_policy::SOURCE,
+    net_policy::SOURCE,
 ];
 
 /// What one account is reached with, once resolved.
@@ -482,7 +488,7 @@ async fn collect_account(
         kind: TargetKind::Account,
         id: ctx.account_id.clone(),
     };
-    let (iam, trails, s3, gd, bk, rds, macie, cfg) = tokio::join!(
+    let (iam, trails, s3, gd, bk, rds, macie, cfg, net) = tokio::join!(
         iam::observe(&ctx),
         cloudtrail::observe(&ctx),
         s3::observe(&ctx),
@@ -490,7 +496,8 @@ async fn collect_account(
         backup::observe(&ctx, now),
         rds::observe(&ctx),
         macie::observe(&ctx),
-        config::observe(&ctx)
+        config::observe(&ctx),
+        network::observe(&ctx)
     );
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
@@ -500,7 +507,8 @@ async fn collect_account(
         Observation::new(backup_policy::SOURCE, target.clone(), now, &bk),
         Observation::new(rds_policy::SOURCE, target.clone(), now, &rds),
         Observation::new(macie_policy::SOURCE, target.clone(), now, &macie),
-        Observation::new(config_policy::SOURCE, target, now, &cfg),
+        Observation::new(config_policy::SOURCE, target.clone(), now, &cfg),
+        Observation::new(net_policy::SOURCE, target, now, &net),
     ]
 }
 
@@ -542,6 +550,23 @@ fn all_failed(
         region: region.to_string(),
         account_block: Reading::Error(e.clone()),
         buckets: Reading::Error(e.clone()),
+    };
+    let net = net_policy::NetworkObservation {
+        account_id: label.to_string(),
+        partition: partition.clone(),
+        settings: settings.network.clone(),
+        regions: settings
+            .regions
+            .iter()
+            .map(|r| net_policy::RegionNetwork {
+                region: r.clone(),
+                vpcs: Reading::Error(e.clone()),
+                security_groups: Reading::Error(e.clone()),
+                flow_logs: Reading::Error(e.clone()),
+                dns_firewall: Reading::Error(e.clone()),
+                network_firewalls: Reading::Error(e.clone()),
+            })
+            .collect(),
     };
     let gd = gd_policy::GuardDutyObservation {
         account_id: label.to_string(),
@@ -620,6 +645,7 @@ fn all_failed(
         Observation::new(backup_policy::SOURCE, target.clone(), now, &bk),
         Observation::new(rds_policy::SOURCE, target.clone(), now, &rds),
         Observation::new(macie_policy::SOURCE, target.clone(), now, &macie),
-        Observation::new(config_policy::SOURCE, target, now, &cfg),
+        Observation::new(config_policy::SOURCE, target.clone(), now, &cfg),
+        Observation::new(net_policy::SOURCE, target, now, &net),
     ]
 }

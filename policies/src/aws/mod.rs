@@ -17,6 +17,8 @@
 //! - [`rds`]: `aws.rds`, RDS DB instances and clusters (retention, Multi-AZ);
 //! - [`macie`]: `aws.macie`, the Macie session and automated discovery;
 //! - [`config`]: `aws.config`, AWS Config recorders, their status and delivery channels.
+//! - [`network`]: `aws.network`, per covered region the VPCs, security groups,
+//!   flow logs, DNS Firewall associations and rules, and Network Firewalls.
 //!
 //! A call that failed is recorded in the payload as [`Reading::Error`] and the
 //! checks that need it report `error` (fail closed).
@@ -32,6 +34,7 @@ pub mod config;
 pub mod guardduty;
 pub mod iam;
 pub mod macie;
+pub mod network;
 pub mod policy_document;
 pub mod rds;
 pub mod s3;
@@ -62,6 +65,10 @@ pub static CHECKS: &[Check] = &[
     macie::ENABLED,
     macie::AUTOMATED_DISCOVERY,
     config::RECORDER_RECORDING,
+    network::DNS_FIREWALL_BLOCKING,
+    network::NETWORK_FIREWALL_PRESENT,
+    network::SECURITY_GROUPS_ADMIN_PORTS_RESTRICTED,
+    network::FLOW_LOGS_ENABLED,
 ];
 
 /// How an AWS API call failed.

@@ -34,6 +34,7 @@ fn settings(url: &str) -> AwsSettings {
         iam: IamSettings::default(),
         backup: Default::default(),
         config_recorder: Default::default(),
+        network: Default::default(),
     }
 }
 

@@ -8,4 +8,5 @@ mod faketime;
 mod faults;
 mod moto;
 mod moto_backup;
+mod network;
 pub(crate) mod stub;
