@@ -39,6 +39,12 @@ pub struct Config {
     /// Stage 1 readiness: the ISMS's mandatory documented information.
     #[serde(default)]
     pub readiness: ReadinessConfig,
+    /// RFC 3161 trusted timestamps of checkpoints (off without a `[timestamp]` table).
+    #[serde(default)]
+    pub timestamp: Option<crate::publish::TimestampConfig>,
+    /// Off-box publication of checkpoints.
+    #[serde(default)]
+    pub publish: crate::publish::PublishConfig,
 }
 
 /// `[readiness]`.
@@ -462,6 +468,13 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
                 message: format!("notify: {why}"),
             });
         }
+    }
+    for why in crate::publish::problems(cfg.timestamp.as_ref(), &cfg.publish) {
+        problems.push(Problem {
+            line: 0,
+            column: 0,
+            message: why,
+        });
     }
     if cfg.daemon.max_concurrent_runs == 0 {
         problems.push(Problem {

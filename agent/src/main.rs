@@ -13,6 +13,7 @@ mod instances;
 mod kinds;
 mod notify;
 mod paths;
+mod publish;
 mod report;
 mod scan;
 mod schedule;
