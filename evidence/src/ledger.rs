@@ -1602,4 +1602,61 @@ mod tests {
             Err(LedgerError::InvalidRotation { .. })
         ));
     }
+
+    #[test]
+    fn timestamps_are_checked_stored_once_and_publications_track_tokens() {
+        use crate::timestamp::test_tsa::OpensslTsa;
+        use crate::timestamp::{check_response, TimestampRequest};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(dir.path().join("l.db")).expect("open");
+        l.append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect("run 1");
+        l.append_run(&[], &[soa("b")], &signer, "agent-1", t0())
+            .expect("run 2");
+        let pending = l.checkpoints_without_timestamp(10).expect("pending");
+        assert_eq!(pending.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2, 1], "newest first");
+        assert_eq!(l.count_without_timestamp().expect("count"), 2);
+        assert_eq!(l.unpublished("share", 10).expect("unpublished").len(), 2);
+
+        let tsa = OpensslTsa::new();
+        let token_for = |body: &[u8]| {
+            let req = TimestampRequest::for_data(body, None);
+            let resp = tsa.reply(&req.to_der().expect("der"));
+            check_response(&resp, &req, body).expect("granted").0
+        };
+        let t2 = token_for(&pending[0].checkpoint.body);
+        // A token for another checkpoint is refused and nothing is stored.
+        let err = l.add_timestamp(1, &t2, t0()).expect_err("wrong imprint");
+        assert!(matches!(err, LedgerError::Timestamp { seq: 1, .. }), "{err}");
+        assert!(matches!(
+            l.add_timestamp(99, &t2, t0()),
+            Err(LedgerError::CheckpointNotFound(99))
+        ));
+        assert!(l.add_timestamp(2, &t2, t0()).expect("stored"));
+        assert!(!l.add_timestamp(2, &t2, t0()).expect("kept once"));
+        assert_eq!(l.timestamp_of(2).expect("token"), Some(t2.clone()));
+        assert_eq!(l.count_without_timestamp().expect("count"), 1);
+        assert!(l
+            .conn
+            .execute("DELETE FROM timestamps", [])
+            .is_err(), "append-only");
+
+        // Published without the token, then the token arrives: pending again.
+        l.mark_published("share", 1, false, t0()).expect("mark");
+        l.mark_published("share", 2, true, t0()).expect("mark");
+        assert!(l.unpublished("share", 10).expect("unpublished").is_empty());
+        assert_eq!(l.count_unpublished("other").expect("count"), 2);
+        let t1 = token_for(&l.stored_checkpoint(1).expect("cp").expect("some").body);
+        l.add_timestamp(1, &t1, t0()).expect("stored");
+        let again = l.unpublished("share", 10).expect("unpublished");
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].seq, again[0].token.as_deref()), (1, Some(&t1[..])));
+        l.mark_published("share", 1, true, t0()).expect("mark");
+        assert_eq!(l.count_unpublished("share").expect("count"), 0);
+        drop(l);
+        // A read-only handle sees the same.
+        let ro = Ledger::open_read_only(dir.path().join("l.db")).expect("ro");
+        assert_eq!(ro.timestamps().expect("tokens").len(), 2);
+    }
 }
