@@ -630,6 +630,68 @@ mod tests {
         assert!(all.contains("64-digit hex sha256"), "{all}");
     }
 
+    /// The commented `[timestamp]` and `[[publish.sink]]` examples: valid
+    /// once uncommented (with a CA file that exists); bad values reported.
+    #[test]
+    fn commented_timestamp_and_publish_examples_are_valid() {
+        let ca = tempfile::NamedTempFile::new().expect("ca");
+        let mut text = String::new();
+        for start in ["# [timestamp]", "# [[publish.sink]]"] {
+            let from = EMBEDDED_DEFAULT.find(start).expect("example present");
+            for line in EMBEDDED_DEFAULT[from..].lines() {
+                let Some(rest) = line.strip_prefix('#') else {
+                    break;
+                };
+                text.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                text.push('\n');
+            }
+        }
+        let text = text.replace(
+            "/etc/evident/tsa-ca.pem",
+            &ca.path().display().to_string(),
+        );
+        let cfg = match parse(&text) {
+            Ok(c) => c,
+            Err(p) => panic!("{p:#?}\n{text}"),
+        };
+        let ts = cfg.timestamp.as_ref().expect("timestamp");
+        assert_eq!((ts.timeout_seconds, ts.max_per_run), (10, 32));
+        assert_eq!(
+            cfg.publish
+                .sink
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            vec!["audit-share", "witness"]
+        );
+        // As shipped: no TSA, no sink (the embedded default stays offline).
+        let shipped = parse(EMBEDDED_DEFAULT).expect("valid");
+        assert!(shipped.timestamp.is_none() && shipped.publish.sink.is_empty());
+
+        let bad = text
+            .replace("http://timestamp.example.net/tsa", "ftp://tsa")
+            .replace("policy = \"1.2.3.4.1\"", "policy = \"1.x\"")
+            .replace(&ca.path().display().to_string(), "/nonexistent/ca.pem")
+            .replace("name = \"witness\"", "name = \"audit-share\"");
+        let problems = format!("{:?}", parse(&bad).expect_err("invalid"));
+        for want in [
+            "timestamp.url must start with http",
+            "is not a dotted OID",
+            "/nonexistent/ca.pem is not a readable file",
+            "used twice",
+        ] {
+            assert!(problems.contains(want), "{want}: {problems}");
+        }
+        let unknown = "[[publish.sink]]\ntype = \"ftp\"\nname = \"x\"\n";
+        assert!(parse(unknown).is_err());
+        let extra = "[[publish.sink]]\ntype = \"directory\"\nname = \"x\"\npath = \"/tmp/x\"\nbogus = 1\n";
+        let p = format!("{:?}", parse(extra).expect_err("unknown field"));
+        assert!(p.contains("bogus"), "{p}");
+        let two_urls = "[[publish.sink]]\ntype = \"http\"\nname = \"w\"\nurl = \"http://127.0.0.1:1/\"\nurl_env = \"X\"\n";
+        let p = format!("{:?}", parse(two_urls).expect_err("two urls"));
+        assert!(p.contains("exactly one of url"), "{p}");
+    }
+
     #[test]
     fn reports_every_problem_with_line_and_column() {
         let text = "[agent]\nid = \"a\"\nbogus = 1\n\n[[collectors.host]]\nname = \"h\"\napt_index_max_age_days = \"seven\"\nchecks = [\"no_such_check\"]\n\n[soa.controls.\"A.9.9\"]\napplicable = true\n";
