@@ -724,8 +724,9 @@ pub fn verify(
         .transpose()?;
     let published_report = published
         .map(|dir| -> anyhow::Result<_> {
-            let list = evident_evidence::published::read_published_dir(dir)
-                .with_context(|| format!("cannot read published checkpoints in {}", dir.display()))?;
+            let list = evident_evidence::published::read_published_dir(dir).with_context(|| {
+                format!("cannot read published checkpoints in {}", dir.display())
+            })?;
             Ok(evident_evidence::published::check_ledger_against(
                 &ledger,
                 &list,
@@ -735,7 +736,9 @@ pub fn verify(
         .transpose()?;
     let ok = report.is_ok()
         && since_report.as_ref().is_none_or(|r| r.is_ok())
-        && published_report.as_ref().is_none_or(|r| r.problems.is_empty());
+        && published_report
+            .as_ref()
+            .is_none_or(|r| r.problems.is_empty());
     if ctx.format == Format::Json {
         let mut v = report.to_json();
         if let Some(obj) = v.as_object_mut() {
@@ -841,8 +844,7 @@ pub fn checkpoint(ctx: &Context, out: &Path) -> anyhow::Result<u8> {
     let token_note = match &token {
         Some(t) => {
             let path = out.join(evident_evidence::timestamp::TOKEN_FILE);
-            std::fs::write(&path, t)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, t).with_context(|| format!("cannot write {}", path.display()))?;
             ", checkpoint.tst (RFC 3161 token)"
         }
         None => "",

@@ -646,10 +646,7 @@ mod tests {
                 text.push('\n');
             }
         }
-        let text = text.replace(
-            "/etc/evident/tsa-ca.pem",
-            &ca.path().display().to_string(),
-        );
+        let text = text.replace("/etc/evident/tsa-ca.pem", &ca.path().display().to_string());
         let cfg = match parse(&text) {
             Ok(c) => c,
             Err(p) => panic!("{p:#?}\n{text}"),
@@ -684,7 +681,8 @@ mod tests {
         }
         let unknown = "[[publish.sink]]\ntype = \"ftp\"\nname = \"x\"\n";
         assert!(parse(unknown).is_err());
-        let extra = "[[publish.sink]]\ntype = \"directory\"\nname = \"x\"\npath = \"/tmp/x\"\nbogus = 1\n";
+        let extra =
+            "[[publish.sink]]\ntype = \"directory\"\nname = \"x\"\npath = \"/tmp/x\"\nbogus = 1\n";
         let p = format!("{:?}", parse(extra).expect_err("unknown field"));
         assert!(p.contains("bogus"), "{p}");
         let two_urls = "[[publish.sink]]\ntype = \"http\"\nname = \"w\"\nurl = \"http://127.0.0.1:1/\"\nurl_env = \"X\"\n";

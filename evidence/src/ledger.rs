@@ -1615,7 +1615,11 @@ mod tests {
         l.append_run(&[], &[soa("b")], &signer, "agent-1", t0())
             .expect("run 2");
         let pending = l.checkpoints_without_timestamp(10).expect("pending");
-        assert_eq!(pending.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2, 1], "newest first");
+        assert_eq!(
+            pending.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            vec![2, 1],
+            "newest first"
+        );
         assert_eq!(l.count_without_timestamp().expect("count"), 2);
         assert_eq!(l.unpublished("share", 10).expect("unpublished").len(), 2);
 
@@ -1628,7 +1632,10 @@ mod tests {
         let t2 = token_for(&pending[0].checkpoint.body);
         // A token for another checkpoint is refused and nothing is stored.
         let err = l.add_timestamp(1, &t2, t0()).expect_err("wrong imprint");
-        assert!(matches!(err, LedgerError::Timestamp { seq: 1, .. }), "{err}");
+        assert!(
+            matches!(err, LedgerError::Timestamp { seq: 1, .. }),
+            "{err}"
+        );
         assert!(matches!(
             l.add_timestamp(99, &t2, t0()),
             Err(LedgerError::CheckpointNotFound(99))
@@ -1637,10 +1644,10 @@ mod tests {
         assert!(!l.add_timestamp(2, &t2, t0()).expect("kept once"));
         assert_eq!(l.timestamp_of(2).expect("token"), Some(t2.clone()));
         assert_eq!(l.count_without_timestamp().expect("count"), 1);
-        assert!(l
-            .conn
-            .execute("DELETE FROM timestamps", [])
-            .is_err(), "append-only");
+        assert!(
+            l.conn.execute("DELETE FROM timestamps", []).is_err(),
+            "append-only"
+        );
 
         // Published without the token, then the token arrives: pending again.
         l.mark_published("share", 1, false, t0()).expect("mark");
@@ -1651,7 +1658,10 @@ mod tests {
         l.add_timestamp(1, &t1, t0()).expect("stored");
         let again = l.unpublished("share", 10).expect("unpublished");
         assert_eq!(again.len(), 1);
-        assert_eq!((again[0].seq, again[0].token.as_deref()), (1, Some(&t1[..])));
+        assert_eq!(
+            (again[0].seq, again[0].token.as_deref()),
+            (1, Some(&t1[..]))
+        );
         l.mark_published("share", 1, true, t0()).expect("mark");
         assert_eq!(l.count_unpublished("share").expect("count"), 0);
         drop(l);

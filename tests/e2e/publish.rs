@@ -23,7 +23,10 @@ struct Receiver {
 impl Receiver {
     fn start(statuses: Vec<u16>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/checkpoints", listener.local_addr().expect("addr"));
+        let url = format!(
+            "http://{}/checkpoints",
+            listener.local_addr().expect("addr")
+        );
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let auth = Arc::new(Mutex::new(Vec::new()));
         let (seen, seen_auth) = (bodies.clone(), auth.clone());
@@ -42,7 +45,10 @@ impl Receiver {
                     if let Some(v) = lower.strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
                     }
-                    if let Some(v) = line.strip_prefix("authorization:").or_else(|| line.strip_prefix("Authorization:")) {
+                    if let Some(v) = line
+                        .strip_prefix("authorization:")
+                        .or_else(|| line.strip_prefix("Authorization:"))
+                    {
                         seen_auth.lock().expect("lock").push(v.trim().to_string());
                     }
                     if line == "\r\n" {
@@ -90,10 +96,7 @@ fn config(sb: &Sandbox, name: &str, published: &Path, url: &str) -> PathBuf {
 fn collect(sb: &Sandbox, cfg: &Path) -> (serde_json::Value, String) {
     let o = sb.evident_with(cfg, &["collect", "--format", "json"]);
     assert_code(&o, 0);
-    (
-        serde_json::from_slice(&o.stdout).expect("json"),
-        stderr(&o),
-    )
+    (serde_json::from_slice(&o.stdout).expect("json"), stderr(&o))
 }
 
 fn sink<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -143,7 +146,12 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
     );
     assert_eq!(bodies[0]["format"], "evident-published-checkpoint/v1");
     assert_eq!(
-        receiver.auth.lock().expect("lock").last().map(String::as_str),
+        receiver
+            .auth
+            .lock()
+            .expect("lock")
+            .last()
+            .map(String::as_str),
         Some("Bearer s3cret-witness-token")
     );
 
@@ -182,7 +190,11 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
     let key_s = key.to_str().expect("utf8");
     let o = sb.evident_with(&cfg, &["verify", "--published", pub_s]);
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("checked:      3 published"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("checked:      3 published"),
+        "{}",
+        stdout(&o)
+    );
     let ledger = sb.data().join("evidence.db");
     let o = run(evident_verify().args([
         "ledger",
@@ -204,8 +216,15 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
         let signer = evident_evidence::signing::FileSigner::load(sb.data().join("agent-key.pem"))
             .expect("key");
         let real = Ledger::open_read_only(&ledger).expect("ledger");
-        let mut records: Vec<Record> = real.records().expect("records").into_iter().map(|r| r.1).collect();
-        if let Some(Record::Finding(f)) = records.iter_mut().find(|r| matches!(r, Record::Finding(_))) {
+        let mut records: Vec<Record> = real
+            .records()
+            .expect("records")
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        if let Some(Record::Finding(f)) =
+            records.iter_mut().find(|r| matches!(r, Record::Finding(_)))
+        {
             f.status = evident_evidence::record::Status::Fail;
             f.reason = "rewritten".into();
         }
@@ -225,7 +244,14 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
         0,
     );
     let o = run(evident_verify().args([
-        "ledger", forged_s, "--key", key_s, "--published", pub_s, "--format", "json",
+        "ledger",
+        forged_s,
+        "--key",
+        key_s,
+        "--published",
+        pub_s,
+        "--format",
+        "json",
     ]));
     assert_code(&o, 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -244,7 +270,15 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
     assert_code(
         &sb.evident_with(
             &cfg,
-            &["pack", "--from", "2000-01-01", "--to", "2100-01-01", "--out", pack.to_str().expect("utf8")],
+            &[
+                "pack",
+                "--from",
+                "2000-01-01",
+                "--to",
+                "2100-01-01",
+                "--out",
+                pack.to_str().expect("utf8"),
+            ],
         ),
         0,
     );
@@ -257,7 +291,11 @@ fn checkpoints_are_published_to_a_directory_and_an_http_receiver_and_catch_up_af
         pub_s,
     ]));
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("published:    3 published checkpoint(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("published:    3 published checkpoint(s)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -286,7 +324,9 @@ fn a_directory_sink_never_overwrites_a_conflicting_checkpoint() {
     assert_eq!(share["published"], 0, "{v}");
     assert_eq!(share["pending"], 1, "{v}");
     assert!(
-        share["error"].as_str().is_some_and(|e| e.contains("history was rewritten")),
+        share["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("history was rewritten")),
         "{v}"
     );
     assert_eq!(

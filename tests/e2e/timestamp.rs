@@ -267,7 +267,16 @@ fn openssl_ts_verifies(dir: &Path, data: &[u8], token: &[u8], ca: &Path) -> bool
     std::fs::write(dir.join("data"), data).expect("data");
     std::fs::write(dir.join("token.tst"), token).expect("token");
     let o = Command::new("openssl")
-        .args(["ts", "-verify", "-data", "data", "-in", "token.tst", "-token_in", "-CAfile"])
+        .args([
+            "ts",
+            "-verify",
+            "-data",
+            "data",
+            "-in",
+            "token.tst",
+            "-token_in",
+            "-CAfile",
+        ])
         .arg(ca)
         .current_dir(dir)
         .output()
@@ -336,7 +345,11 @@ fn tokens_from_a_local_tsa_verify_with_openssl_ts_and_go_into_packs() {
         ],
     );
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("2 timestamp token(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 timestamp token(s)"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(
         std::fs::read(pack.join("tsa-ca.pem")).expect("ca"),
         std::fs::read(tsa.files.ca()).expect("ca")
@@ -486,20 +499,18 @@ fn a_token_swapped_to_another_checkpoint_is_rejected_by_evident_verify() {
     names.sort();
     for n in &names {
         let bytes = std::fs::read(pack.join(n)).expect("read");
-        sums.push_str(&format!("{}  {n}\n", hex::encode(sha2::Sha256::digest(&bytes))));
+        sums.push_str(&format!(
+            "{}  {n}\n",
+            hex::encode(sha2::Sha256::digest(&bytes))
+        ));
     }
     std::fs::write(pack.join("SHA256SUMS"), &sums).expect("sums");
-    let signer = evident_evidence::signing::FileSigner::load(sb.data().join("agent-key.pem"))
-        .expect("key");
+    let signer =
+        evident_evidence::signing::FileSigner::load(sb.data().join("agent-key.pem")).expect("key");
     let sig = evident_evidence::signing::Signer::sign(&signer, sums.as_bytes()).expect("sign");
     std::fs::write(pack.join("SHA256SUMS.sig"), sig).expect("sig");
 
-    let o = run(evident_verify().args([
-        "pack",
-        pack.to_str().expect("utf8"),
-        "--format",
-        "json",
-    ]));
+    let o = run(evident_verify().args(["pack", pack.to_str().expect("utf8"), "--format", "json"]));
     assert_code(&o, 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let codes: Vec<&str> = v["problems"]

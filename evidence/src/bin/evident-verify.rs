@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use evident_evidence::checkpoint::Checkpoint;
 use evident_evidence::ledger::Ledger;
 use evident_evidence::pack::{verify_pack_with, PackVerifyOptions};
+use evident_evidence::proof::{verify_record_proof, RecordProof};
 use evident_evidence::published::{
     check_ledger_against, read_published_dir, PublishedCheckpoint, PublishedReport,
 };
-use evident_evidence::proof::{verify_record_proof, RecordProof};
 use evident_evidence::record::format_time;
 use evident_evidence::since::verify_since_checkpoint;
 use evident_evidence::verify::{verify_ledger, VerifyReport};
@@ -181,9 +181,7 @@ fn run(args: &Args) -> Result<bool, String> {
         None => None,
     };
     let published: Option<Vec<PublishedCheckpoint>> = match &args.published {
-        Some(d) => Some(
-            read_published_dir(d).map_err(|e| format!("published checkpoints: {e}"))?,
-        ),
+        Some(d) => Some(read_published_dir(d).map_err(|e| format!("published checkpoints: {e}"))?),
         None => None,
     };
     match &args.command {
