@@ -250,8 +250,11 @@ fn collect(sb: &Sandbox, cfg: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("json")
 }
 
+/// `(seq, bytes)` rows: checkpoint bodies or tokens.
+type Rows = Vec<(i64, Vec<u8>)>;
+
 /// `(checkpoint bodies, tokens by checkpoint seq)` of the sandbox's ledger.
-fn ledger_state(sb: &Sandbox) -> (Vec<(i64, Vec<u8>)>, Vec<(i64, Vec<u8>)>) {
+fn ledger_state(sb: &Sandbox) -> (Rows, Rows) {
     let l = Ledger::open_read_only(sb.data().join("evidence.db")).expect("ledger");
     let cps = l
         .stored_checkpoints()
