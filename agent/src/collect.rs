@@ -52,6 +52,9 @@ pub struct RunOutcome {
     pub checkpoint: Checkpoint,
     /// Status changes the run recorded (what notifications are sent for).
     pub transitions: Vec<crate::notify::Event>,
+    /// Timestamping and publication after the checkpoint (`None`: none
+    /// configured, or not run for this outcome).
+    pub after: Option<crate::publish::AfterOutcome>,
 }
 
 /// Something reported while a run progresses (for a terminal).
@@ -217,6 +220,7 @@ pub fn commit(
         soa_changes,
         checkpoint,
         transitions: Vec::new(),
+        after: None,
     })
 }
 
@@ -236,6 +240,16 @@ pub struct AgentRunner {
     /// Latest status per series, loaded from the ledger on first use, to
     /// tell transitions (notified) from repeats (not notified).
     pub latest: Arc<Mutex<Option<BTreeMap<SeriesKey, Status>>>>,
+    /// One timestamping and publication pass at a time.
+    pub publishing: Arc<PublishGuard>,
+}
+
+/// Keeps timestamping and publication passes from overlapping; a pass asked
+/// for while one runs makes that one go round again.
+#[derive(Debug, Default)]
+pub struct PublishGuard {
+    lock: tokio::sync::Mutex<()>,
+    again: std::sync::atomic::AtomicBool,
 }
 
 fn find<'a>(cfg: &'a Config, name: &str) -> Option<AnyInstance<'a>> {
@@ -255,6 +269,7 @@ impl AgentRunner {
             signer: self.signer.clone(),
             clock: self.clock.clone(),
             latest: self.latest.clone(),
+            publishing: self.publishing.clone(),
         }
     }
 
@@ -287,6 +302,33 @@ impl AgentRunner {
             signer,
             clock,
             latest: Arc::new(Mutex::new(None)),
+            publishing: Arc::new(PublishGuard::default()),
+        }
+    }
+
+    /// Timestamp and publish the pending checkpoints (see [`crate::publish`]).
+    /// `None` when nothing is configured, or when another pass is running
+    /// (it then goes round once more).
+    pub async fn after_checkpoint(&self) -> Option<crate::publish::AfterOutcome> {
+        use std::sync::atomic::Ordering;
+        if self.cfg.timestamp.is_none() && self.cfg.publish.sink.is_empty() {
+            return None;
+        }
+        let Ok(_guard) = self.publishing.lock.try_lock() else {
+            self.publishing.again.store(true, Ordering::SeqCst);
+            return None;
+        };
+        loop {
+            self.publishing.again.store(false, Ordering::SeqCst);
+            let out = crate::publish::after_checkpoint(
+                self.cfg.timestamp.as_ref(),
+                &self.cfg.publish,
+                &self.ledger,
+            )
+            .await;
+            if !self.publishing.again.swap(false, Ordering::SeqCst) {
+                return Some(out);
+            }
         }
     }
 
@@ -384,6 +426,17 @@ impl Runner for AgentRunner {
             tokio::task::spawn_blocking(move || {
                 let mut outcome = runner.commit_now(batch).map_err(|e| e.to_string())?;
                 let events = std::mem::take(&mut outcome.transitions);
+                // Timestamps and publication run on their own too: a TSA or
+                // sink that is down never delays collection.
+                let after = runner.clone_handle();
+                handle.spawn(async move {
+                    if let Some(out) = after.after_checkpoint().await {
+                        tracing::debug!(
+                            clean = out.is_clean(),
+                            "timestamp and publication pass done"
+                        );
+                    }
+                });
                 if !events.is_empty() {
                     // Delivery runs on its own: a slow or failing webhook
                     // never delays or affects collection.
@@ -432,7 +485,11 @@ pub async fn collect_all(
         );
     }
     progress("recording evidence");
-    let outcome = runner.commit_now(all)?;
+    let mut outcome = runner.commit_now(all)?;
+    if runner.cfg.timestamp.is_some() || !runner.cfg.publish.sink.is_empty() {
+        progress("timestamping and publishing the checkpoint");
+        outcome.after = runner.after_checkpoint().await;
+    }
     if !outcome.transitions.is_empty() {
         progress(&format!(
             "notifying {} transition(s)",

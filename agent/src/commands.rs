@@ -222,6 +222,8 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
                 "key_id": outcome.checkpoint.key_id,
             },
             "soa_decisions_recorded": outcome.soa_changes,
+            "timestamp": outcome.after.as_ref().and_then(|a| a.timestamp.as_ref()),
+            "publication": outcome.after.as_ref().map(|a| &a.sinks),
             "findings": outcome.findings,
         }))?,
         _ => {
@@ -239,6 +241,7 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
                     outcome.run_id
                 );
             }
+            print_after(outcome.after.as_ref());
         }
     }
     let hit = |s: Status| match fail_on {
@@ -251,6 +254,30 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// Say what timestamping and publication did, on standard error (the
+/// collection itself succeeded either way).
+fn print_after(after: Option<&crate::publish::AfterOutcome>) {
+    let Some(a) = after else { return };
+    if let Some(t) = &a.timestamp {
+        match &t.error {
+            None if t.pending == 0 => {}
+            None => eprintln!("evident: {} checkpoint(s) still await a trusted timestamp", t.pending),
+            Some(e) => eprintln!(
+                "evident: trusted timestamp pending ({} checkpoint(s)): {e}; the checkpoint is recorded and the timestamp is retried on the next run",
+                t.pending
+            ),
+        }
+    }
+    for s in &a.sinks {
+        if let Some(e) = &s.error {
+            eprintln!(
+                "evident: publication to {:?} pending ({} checkpoint(s)): {e}; retried on the next run",
+                s.name, s.pending
+            );
+        }
+    }
 }
 
 fn hex_root(cp: &evident_evidence::checkpoint::Checkpoint) -> String {
@@ -664,7 +691,12 @@ pub fn checks(ctx: &Context) -> anyhow::Result<u8> {
 }
 
 /// `evident verify`.
-pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow::Result<u8> {
+pub fn verify(
+    ctx: &Context,
+    key: Option<&Path>,
+    since: Option<&Path>,
+    published: Option<&Path>,
+) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json])?;
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
@@ -690,11 +722,32 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
             )?)
         })
         .transpose()?;
-    let ok = report.is_ok() && since_report.as_ref().is_none_or(|r| r.is_ok());
+    let published_report = published
+        .map(|dir| -> anyhow::Result<_> {
+            let list = evident_evidence::published::read_published_dir(dir).with_context(|| {
+                format!("cannot read published checkpoints in {}", dir.display())
+            })?;
+            Ok(evident_evidence::published::check_ledger_against(
+                &ledger,
+                &list,
+                trusted.as_deref(),
+            )?)
+        })
+        .transpose()?;
+    let ok = report.is_ok()
+        && since_report.as_ref().is_none_or(|r| r.is_ok())
+        && published_report
+            .as_ref()
+            .is_none_or(|r| r.problems.is_empty());
     if ctx.format == Format::Json {
         let mut v = report.to_json();
-        if let (Some(r), Some(obj)) = (&since_report, v.as_object_mut()) {
-            obj.insert("since_checkpoint".into(), r.to_json());
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(r) = &since_report {
+                obj.insert("since_checkpoint".into(), r.to_json());
+            }
+            if let Some(r) = &published_report {
+                obj.insert("published".into(), serde_json::to_value(r)?);
+            }
             obj.insert("ok".into(), ok.into());
         }
         print_json(&v)?;
@@ -704,6 +757,9 @@ pub fn verify(ctx: &Context, key: Option<&Path>, since: Option<&Path>) -> anyhow
         if let (Some(r), Some(dir)) = (&since_report, since) {
             println!("\nsince checkpoint: {}", dir.display());
             print!("{r}");
+        }
+        if let (Some(r), Some(dir)) = (&published_report, published) {
+            print_published(dir, r);
         }
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILURE })
@@ -790,8 +846,20 @@ pub fn checkpoint(ctx: &Context, out: &Path) -> anyhow::Result<u8> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     cp.write_to_dir(out)
         .with_context(|| format!("cannot write checkpoint to {}", out.display()))?;
+    let token = match ledger.latest_checkpoint_seq()? {
+        Some(seq) => ledger.timestamp_of(seq)?,
+        None => None,
+    };
+    let token_note = match &token {
+        Some(t) => {
+            let path = out.join(evident_evidence::timestamp::TOKEN_FILE);
+            std::fs::write(&path, t).with_context(|| format!("cannot write {}", path.display()))?;
+            ", checkpoint.tst (RFC 3161 token)"
+        }
+        None => "",
+    };
     println!(
-        "wrote checkpoint (tree size {}) to {}: checkpoint, checkpoint.sig, checkpoint.pub.pem",
+        "wrote checkpoint (tree size {}) to {}: checkpoint, checkpoint.sig, checkpoint.pub.pem{token_note}",
         cp.tree_size,
         out.display()
     );
@@ -936,27 +1004,59 @@ pub fn pack(
             .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))?;
         builder = builder.since_checkpoint(saved);
     }
+    if let Some(ca) = cfg.timestamp.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("cannot read timestamp.ca_file {}", ca.display()))?;
+        builder = builder.tsa_ca(pem);
+    }
+    if cfg.timestamp.is_some() {
+        let latest_has_token = match ledger.latest_checkpoint_seq()? {
+            Some(seq) => ledger.timestamp_of(seq)?.is_some(),
+            None => false,
+        };
+        if !latest_has_token {
+            eprintln!(
+                "evident: the latest checkpoint has no trusted timestamp yet (the TSA was unreachable?); the pack carries none for it. Run `evident collect` once the TSA is back, then pack again"
+            );
+        }
+    }
     let s = builder
-        .write_dir(out, &signer)
+        .write(out, &signer)
         .with_context(|| format!("cannot write the pack to {}", out.display()))?;
     println!(
-        "wrote {} ({} records, {} SoA decisions, {} observations, checkpoint size {}, {} files); see VERIFY.md",
+        "wrote {} ({} records, {} SoA decisions, {} observations, checkpoint size {}, {} files, {} timestamp token(s)); see VERIFY.md",
         out.display(),
         s.records,
         s.soa_decisions,
         s.observations,
         s.tree_size,
-        s.files
+        s.files,
+        s.timestamps
     );
     Ok(EXIT_OK)
 }
 
-/// `evident verify PATH`: verify an evidence pack.
+/// The result of checking against published checkpoints, for a terminal.
+fn print_published(dir: &Path, r: &evident_evidence::published::PublishedReport) {
+    println!("\npublished:    {}", dir.display());
+    println!("checked:      {} published checkpoint(s)", r.checked);
+    if r.problems.is_empty() {
+        println!("result:       OK, every published checkpoint is a prefix of the ledger");
+    } else {
+        println!("result:       {} problem(s)", r.problems.len());
+        for p in &r.problems {
+            println!("  [{}] {}", p.code, p.message);
+        }
+    }
+}
+
+/// `evident verify PATH`: verify an evidence pack (directory or tarball).
 pub fn verify_pack(
     ctx: &Context,
     path: &Path,
     key: Option<&Path>,
     since: Option<&Path>,
+    published: Option<&Path>,
 ) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json])?;
     let trusted = key
@@ -970,7 +1070,20 @@ pub fn verify_pack(
                 .with_context(|| format!("cannot read the saved checkpoint in {}", dir.display()))
         })
         .transpose()?;
-    let report = evident_evidence::pack::verify_pack(path, saved.as_ref(), trusted.as_deref())?;
+    let published = published
+        .map(|dir| {
+            evident_evidence::published::read_published_dir(dir)
+                .with_context(|| format!("cannot read published checkpoints in {}", dir.display()))
+        })
+        .transpose()?;
+    let report = evident_evidence::pack::verify_pack_with(
+        path,
+        &evident_evidence::pack::PackVerifyOptions {
+            saved: saved.as_ref(),
+            trusted_key_pem: trusted.as_deref(),
+            published: published.as_deref(),
+        },
+    )?;
     if ctx.format == Format::Json {
         print_json(&report.to_json())?;
     } else {

@@ -39,6 +39,12 @@ pub struct Config {
     /// Stage 1 readiness: the ISMS's mandatory documented information.
     #[serde(default)]
     pub readiness: ReadinessConfig,
+    /// RFC 3161 trusted timestamps of checkpoints (off without a `[timestamp]` table).
+    #[serde(default)]
+    pub timestamp: Option<crate::publish::TimestampConfig>,
+    /// Off-box publication of checkpoints.
+    #[serde(default)]
+    pub publish: crate::publish::PublishConfig,
 }
 
 /// `[readiness]`.
@@ -606,6 +612,13 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             ));
         }
     }
+    for why in crate::publish::problems(cfg.timestamp.as_ref(), &cfg.publish) {
+        let table = if why.starts_with("timestamp") { "timestamp" } else { "publish" };
+        let at = text
+            .find(&format!("[{table}"))
+            .map(|start| start..start + table.len() + 1);
+        problems.push(problem_at(text, at, &why));
+    }
     if *cfg.daemon.max_concurrent_runs.get_ref() == 0 {
         let at = cfg.daemon.max_concurrent_runs.span();
         problems.push(problem_at(
@@ -781,6 +794,66 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("64-digit hex sha256"), "{all}");
+    }
+
+    /// The commented `[timestamp]` and `[[publish.sink]]` examples: valid
+    /// once uncommented (with a CA file that exists); bad values reported.
+    #[test]
+    fn commented_timestamp_and_publish_examples_are_valid() {
+        let ca = tempfile::NamedTempFile::new().expect("ca");
+        let mut text = String::new();
+        for start in ["# [timestamp]", "# [[publish.sink]]"] {
+            let from = EMBEDDED_DEFAULT.find(start).expect("example present");
+            for line in EMBEDDED_DEFAULT[from..].lines() {
+                let Some(rest) = line.strip_prefix('#') else {
+                    break;
+                };
+                text.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                text.push('\n');
+            }
+        }
+        let text = text.replace("/etc/evident/tsa-ca.pem", &ca.path().display().to_string());
+        let cfg = match parse(&text) {
+            Ok(c) => c,
+            Err(p) => panic!("{p:#?}\n{text}"),
+        };
+        let ts = cfg.timestamp.as_ref().expect("timestamp");
+        assert_eq!((ts.timeout_seconds, ts.max_per_run), (10, 32));
+        assert_eq!(
+            cfg.publish
+                .sink
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            vec!["audit-share", "witness"]
+        );
+        // As shipped: no TSA, no sink (the embedded default stays offline).
+        let shipped = parse(EMBEDDED_DEFAULT).expect("valid");
+        assert!(shipped.timestamp.is_none() && shipped.publish.sink.is_empty());
+
+        let bad = text
+            .replace("http://timestamp.example.net/tsa", "ftp://tsa")
+            .replace("policy = \"1.2.3.4.1\"", "policy = \"1.x\"")
+            .replace(&ca.path().display().to_string(), "/nonexistent/ca.pem")
+            .replace("name = \"witness\"", "name = \"audit-share\"");
+        let problems = format!("{:?}", parse(&bad).expect_err("invalid"));
+        for want in [
+            "timestamp.url must start with http",
+            "is not a dotted OID",
+            "/nonexistent/ca.pem is not a readable file",
+            "used twice",
+        ] {
+            assert!(problems.contains(want), "{want}: {problems}");
+        }
+        let unknown = "[[publish.sink]]\ntype = \"ftp\"\nname = \"x\"\n";
+        assert!(parse(unknown).is_err());
+        let extra =
+            "[[publish.sink]]\ntype = \"directory\"\nname = \"x\"\npath = \"/tmp/x\"\nbogus = 1\n";
+        let p = format!("{:?}", parse(extra).expect_err("unknown field"));
+        assert!(p.contains("bogus"), "{p}");
+        let two_urls = "[[publish.sink]]\ntype = \"http\"\nname = \"w\"\nurl = \"http://127.0.0.1:1/\"\nurl_env = \"X\"\n";
+        let p = format!("{:?}", parse(two_urls).expect_err("two urls"));
+        assert!(p.contains("exactly one of url"), "{p}");
     }
 
     #[test]

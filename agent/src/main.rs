@@ -13,6 +13,7 @@ mod instances;
 mod kinds;
 mod notify;
 mod paths;
+mod publish;
 mod report;
 mod scan;
 mod schedule;
@@ -153,7 +154,7 @@ enum Command {
     /// Verify the ledger (every record, root and checkpoint signature), or
     /// the evidence pack at PATH.
     Verify {
-        /// An evidence pack directory to verify instead of the ledger.
+        /// An evidence pack (directory or .tar.gz) to verify instead of the ledger.
         #[arg(value_name = "PATH")]
         path: Option<PathBuf>,
         /// Trust only this public key (PEM); default: keys recorded in the ledger.
@@ -163,6 +164,11 @@ enum Command {
         /// extends this checkpoint saved earlier (as `evident checkpoint --out` writes it).
         #[arg(long, value_name = "DIR")]
         since_checkpoint: Option<PathBuf>,
+        /// Also check against a directory of published checkpoints (a
+        /// `[[publish.sink]]` of type directory): each must be a prefix of
+        /// the ledger (or pack), signed by a trusted key.
+        #[arg(long, value_name = "DIR")]
+        published: Option<PathBuf>,
     },
     /// Write one record with its inclusion proof and signed checkpoint, for
     /// `evident-verify record FILE`.
@@ -231,7 +237,8 @@ enum Command {
         /// Last day of the period (YYYY-MM-DD, UTC, inclusive, or RFC 3339 exclusive).
         #[arg(long, value_name = "DATE")]
         to: String,
-        /// Output directory (created; must be empty).
+        /// Output: a directory (created; must be empty), or a gzip tarball
+        /// when the name ends in .tar.gz or .tgz (must not exist).
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
         /// Include this saved checkpoint and the consistency proof from it.
@@ -386,12 +393,25 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             path: Some(path),
             key,
             since_checkpoint,
-        } => commands::verify_pack(&ctx, path, key.as_deref(), since_checkpoint.as_deref()),
+            published,
+        } => commands::verify_pack(
+            &ctx,
+            path,
+            key.as_deref(),
+            since_checkpoint.as_deref(),
+            published.as_deref(),
+        ),
         Command::Verify {
             path: None,
             key,
             since_checkpoint,
-        } => commands::verify(&ctx, key.as_deref(), since_checkpoint.as_deref()),
+            published,
+        } => commands::verify(
+            &ctx,
+            key.as_deref(),
+            since_checkpoint.as_deref(),
+            published.as_deref(),
+        ),
         Command::Pack {
             from,
             to,

@@ -96,9 +96,10 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
     if jobs.is_empty() {
         anyhow::bail!("no enabled collector in the configuration: nothing to schedule");
     }
+    let runner = Arc::new(runner);
     let scheduler = Scheduler {
         jobs,
-        runner: Arc::new(runner),
+        runner: runner.clone(),
         clock,
         concurrency,
         jitter: daemon::random_jitter(),
@@ -116,6 +117,15 @@ pub fn run(setup: impl FnOnce() -> anyhow::Result<DaemonSetup>) -> anyhow::Resul
             let _ = tx.send(true);
         });
         tracing::info!("evident daemon started");
+        // Checkpoints left untimestamped or unpublished by earlier runs.
+        tokio::spawn(async move {
+            if let Some(out) = runner.after_checkpoint().await {
+                tracing::debug!(
+                    clean = out.is_clean(),
+                    "pending timestamps and publications retried"
+                );
+            }
+        });
         scheduler.run(rx).await.map_err(anyhow::Error::msg)
     })?;
     // Collection still running in a blocking thread was abandoned; it writes

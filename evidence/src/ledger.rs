@@ -64,6 +64,40 @@ CREATE TRIGGER keys_no_update BEFORE UPDATE ON keys BEGIN SELECT RAISE(ABORT, 'k
 CREATE TRIGGER keys_no_delete BEFORE DELETE ON keys BEGIN SELECT RAISE(ABORT, 'keys are append-only'); END;
 "#;
 
+/// Tables added after schema version 1 was released, created on every
+/// writable open (`IF NOT EXISTS`): RFC 3161 tokens of checkpoints, and
+/// which checkpoints were published to which sink. Both append-only.
+const SCHEMA_ADDITIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS timestamps (
+    checkpoint_seq INTEGER PRIMARY KEY,
+    token          BLOB NOT NULL,
+    gen_time       TEXT NOT NULL,
+    added_at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS publications (
+    sink           TEXT NOT NULL,
+    checkpoint_seq INTEGER NOT NULL,
+    with_token     INTEGER NOT NULL,
+    published_at   TEXT NOT NULL,
+    PRIMARY KEY (sink, checkpoint_seq, with_token)
+);
+CREATE TRIGGER IF NOT EXISTS timestamps_no_update BEFORE UPDATE ON timestamps BEGIN SELECT RAISE(ABORT, 'timestamps are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS timestamps_no_delete BEFORE DELETE ON timestamps BEGIN SELECT RAISE(ABORT, 'timestamps are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS publications_no_update BEFORE UPDATE ON publications BEGIN SELECT RAISE(ABORT, 'publications are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS publications_no_delete BEFORE DELETE ON publications BEGIN SELECT RAISE(ABORT, 'publications are append-only'); END;
+"#;
+
+/// A checkpoint that still has to be timestamped or published.
+#[derive(Debug, Clone)]
+pub struct PendingCheckpoint {
+    /// Its sequence number in the ledger.
+    pub seq: i64,
+    /// The checkpoint, with its public key attached when known.
+    pub checkpoint: Checkpoint,
+    /// Its RFC 3161 token, when it has one.
+    pub token: Option<Vec<u8>>,
+}
+
 /// A ledger error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -183,6 +217,18 @@ pub enum LedgerError {
         /// Key id of the signer offered.
         signer_key_id: String,
     },
+    /// A timestamp token does not belong to its checkpoint.
+    #[error("timestamp token for checkpoint #{seq}: {source}")]
+    Timestamp {
+        /// The checkpoint's sequence number.
+        seq: i64,
+        /// What is wrong with the token.
+        #[source]
+        source: crate::timestamp::TimestampError,
+    },
+    /// No checkpoint has this sequence number.
+    #[error("no checkpoint #{0} in the ledger")]
+    CheckpointNotFound(i64),
     /// A key rotation record is not valid for this ledger and signer.
     #[error("key rotation record {record_id}: {reason}")]
     InvalidRotation {
@@ -283,6 +329,9 @@ impl Ledger {
             tx.execute_batch(
                 "CREATE INDEX IF NOT EXISTS leaves_key_rotations ON leaves(idx) WHERE record_type = 'key_rotation';",
             )?;
+        }
+        if version <= LEDGER_SCHEMA_VERSION {
+            tx.execute_batch(SCHEMA_ADDITIONS)?;
         }
         tx.commit()?;
         let ledger = Ledger {
@@ -831,6 +880,175 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([name])?)
+    }
+
+    /// The stored checkpoint row with this sequence number.
+    pub fn stored_checkpoint(&self, seq: i64) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, tree_size, body, signature FROM checkpoints WHERE seq = ?1",
+                [seq],
+                row_to_checkpoint,
+            )
+            .optional()?)
+    }
+
+    /// Store the RFC 3161 token of checkpoint `seq`, after checking that
+    /// its message imprint is SHA-256 of the checkpoint body. A checkpoint
+    /// keeps the first token stored for it; storing another is a no-op.
+    /// Returns whether the token was stored.
+    pub fn add_timestamp(
+        &self,
+        seq: i64,
+        token: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let row = self
+            .stored_checkpoint(seq)?
+            .ok_or(LedgerError::CheckpointNotFound(seq))?;
+        let info = crate::timestamp::check_token(token, &row.body)
+            .map_err(|source| LedgerError::Timestamp { seq, source })?;
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO timestamps (checkpoint_seq, token, gen_time, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, token, format_time(info.gen_time), format_time(now)],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Every stored token as `(checkpoint seq, token)`, in checkpoint order.
+    pub fn timestamps(&self) -> Result<Vec<(i64, Vec<u8>)>, LedgerError> {
+        if !self.has_table("timestamps")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT checkpoint_seq, token FROM timestamps ORDER BY checkpoint_seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The token of checkpoint `seq`, if it has one.
+    pub fn timestamp_of(&self, seq: i64) -> Result<Option<Vec<u8>>, LedgerError> {
+        if !self.has_table("timestamps")? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token FROM timestamps WHERE checkpoint_seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The sequence number of the latest checkpoint.
+    pub fn latest_checkpoint_seq(&self) -> Result<Option<i64>, LedgerError> {
+        Ok(latest_checkpoint_row(&self.conn)?.map(|r| r.seq))
+    }
+
+    /// Checkpoints without a timestamp token, newest first (the one packs
+    /// use is timestamped first; a backlog drains run by run), at most `limit`.
+    pub fn checkpoints_without_timestamp(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<PendingCheckpoint>, LedgerError> {
+        self.pending_where(
+            "SELECT c.seq, c.tree_size, c.body, c.signature FROM checkpoints c
+             WHERE NOT EXISTS (SELECT 1 FROM timestamps t WHERE t.checkpoint_seq = c.seq)
+             ORDER BY c.seq DESC LIMIT ?1",
+            params![limit as i64],
+        )
+    }
+
+    /// How many checkpoints have no timestamp token.
+    pub fn count_without_timestamp(&self) -> Result<u64, LedgerError> {
+        let n: i64 = if self.has_table("timestamps")? {
+            self.conn.query_row(
+                "SELECT COUNT(*) FROM checkpoints c WHERE NOT EXISTS (SELECT 1 FROM timestamps t WHERE t.checkpoint_seq = c.seq)",
+                [],
+                |r| r.get(0),
+            )?
+        } else {
+            self.conn
+                .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))?
+        };
+        Ok(n as u64)
+    }
+
+    /// Checkpoints still to publish to `sink`, oldest first, at most
+    /// `limit`: those never published there, and those published before
+    /// their token was obtained (to publish the token).
+    pub fn unpublished(
+        &self,
+        sink: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingCheckpoint>, LedgerError> {
+        self.pending_where(
+            "SELECT c.seq, c.tree_size, c.body, c.signature FROM checkpoints c
+             WHERE NOT EXISTS (SELECT 1 FROM publications p WHERE p.sink = ?1 AND p.checkpoint_seq = c.seq)
+                OR (EXISTS (SELECT 1 FROM timestamps t WHERE t.checkpoint_seq = c.seq)
+                    AND NOT EXISTS (SELECT 1 FROM publications p WHERE p.sink = ?1 AND p.checkpoint_seq = c.seq AND p.with_token = 1))
+             ORDER BY c.seq LIMIT ?2",
+            params![sink, limit as i64],
+        )
+    }
+
+    /// How many checkpoints [`Ledger::unpublished`] would return without a limit.
+    pub fn count_unpublished(&self, sink: &str) -> Result<u64, LedgerError> {
+        Ok(self.unpublished(sink, usize::MAX >> 1)?.len() as u64)
+    }
+
+    /// Record that checkpoint `seq` was published to `sink` (with its token or not).
+    pub fn mark_published(
+        &self,
+        sink: &str,
+        seq: i64,
+        with_token: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO publications (sink, checkpoint_seq, with_token, published_at) VALUES (?1, ?2, ?3, ?4)",
+            params![sink, seq, with_token as i64, format_time(now)],
+        )?;
+        Ok(())
+    }
+
+    fn pending_where(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<PendingCheckpoint>, LedgerError> {
+        if !self.has_table("timestamps")? || !self.has_table("publications")? {
+            return Err(LedgerError::Corrupt(
+                "the ledger lacks the timestamps and publications tables; open it for writing once"
+                    .into(),
+            ));
+        }
+        let rows: Vec<StoredCheckpoint> = {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map(params, row_to_checkpoint)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        rows.into_iter()
+            .map(|row| {
+                let seq = row.seq;
+                let token = self.timestamp_of(seq)?;
+                Ok(PendingCheckpoint {
+                    seq,
+                    checkpoint: self.checkpoint_from_row(row)?,
+                    token,
+                })
+            })
+            .collect()
     }
 }
 
@@ -1383,5 +1601,72 @@ mod tests {
             l.append_run(&[], &[Record::KeyRotation(bad)], &b, "agent-1", t0()),
             Err(LedgerError::InvalidRotation { .. })
         ));
+    }
+
+    #[test]
+    fn timestamps_are_checked_stored_once_and_publications_track_tokens() {
+        use crate::timestamp::test_tsa::OpensslTsa;
+        use crate::timestamp::{check_response, TimestampRequest};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let mut l = Ledger::open(dir.path().join("l.db")).expect("open");
+        l.append_run(&[], &[soa("a")], &signer, "agent-1", t0())
+            .expect("run 1");
+        l.append_run(&[], &[soa("b")], &signer, "agent-1", t0())
+            .expect("run 2");
+        let pending = l.checkpoints_without_timestamp(10).expect("pending");
+        assert_eq!(
+            pending.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            vec![2, 1],
+            "newest first"
+        );
+        assert_eq!(l.count_without_timestamp().expect("count"), 2);
+        assert_eq!(l.unpublished("share", 10).expect("unpublished").len(), 2);
+
+        let tsa = OpensslTsa::new();
+        let token_for = |body: &[u8]| {
+            let req = TimestampRequest::for_data(body, None);
+            let resp = tsa.reply(&req.to_der().expect("der"));
+            check_response(&resp, &req, body).expect("granted").0
+        };
+        let t2 = token_for(&pending[0].checkpoint.body);
+        // A token for another checkpoint is refused and nothing is stored.
+        let err = l.add_timestamp(1, &t2, t0()).expect_err("wrong imprint");
+        assert!(
+            matches!(err, LedgerError::Timestamp { seq: 1, .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            l.add_timestamp(99, &t2, t0()),
+            Err(LedgerError::CheckpointNotFound(99))
+        ));
+        assert!(l.add_timestamp(2, &t2, t0()).expect("stored"));
+        assert!(!l.add_timestamp(2, &t2, t0()).expect("kept once"));
+        assert_eq!(l.timestamp_of(2).expect("token"), Some(t2.clone()));
+        assert_eq!(l.count_without_timestamp().expect("count"), 1);
+        assert!(
+            l.conn.execute("DELETE FROM timestamps", []).is_err(),
+            "append-only"
+        );
+
+        // Published without the token, then the token arrives: pending again.
+        l.mark_published("share", 1, false, t0()).expect("mark");
+        l.mark_published("share", 2, true, t0()).expect("mark");
+        assert!(l.unpublished("share", 10).expect("unpublished").is_empty());
+        assert_eq!(l.count_unpublished("other").expect("count"), 2);
+        let t1 = token_for(&l.stored_checkpoint(1).expect("cp").expect("some").body);
+        l.add_timestamp(1, &t1, t0()).expect("stored");
+        let again = l.unpublished("share", 10).expect("unpublished");
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].seq, again[0].token.as_deref()),
+            (1, Some(&t1[..]))
+        );
+        l.mark_published("share", 1, true, t0()).expect("mark");
+        assert_eq!(l.count_unpublished("share").expect("count"), 0);
+        drop(l);
+        // A read-only handle sees the same.
+        let ro = Ledger::open_read_only(dir.path().join("l.db")).expect("ro");
+        assert_eq!(ro.timestamps().expect("tokens").len(), 2);
     }
 }

@@ -5,6 +5,7 @@
 //! auditor can build and read the `evident-verify` binary quickly.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod canonical;
 pub mod checkpoint;
 mod fast;
@@ -12,10 +13,12 @@ pub mod ledger;
 pub mod merkle;
 pub mod pack;
 pub mod proof;
+pub mod published;
 pub mod record;
 pub mod rotation;
 pub mod signing;
 pub mod since;
+pub mod timestamp;
 pub mod verify;
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use crate::proof::{verify_record_proof, RecordProof};
 use crate::record::{format_time, Record};
 use crate::rotation::check_rotation_record;
 use crate::signing::{canonical_public_key_pem, key_id_of_pem, verify_signature, Signer};
+use crate::timestamp::{check_token, TOKEN_FILE};
 
 /// The checksum file.
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -63,7 +64,12 @@ const RESERVED: &[&str] = &[
     "key-rotations",
     "since-checkpoint",
     "consistency.json",
+    "timestamps",
+    TSA_CA_FILE,
 ];
+
+/// The TSA's CA certificate, when the agent was configured with one.
+pub const TSA_CA_FILE: &str = "tsa-ca.pem";
 
 /// A pack error (writing, or reading a pack so broken it cannot be checked).
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +105,12 @@ pub enum PackError {
     /// The signer failed.
     #[error("signing SHA256SUMS: {0}")]
     Sign(String),
+    /// An archive name that does not end in `.tar.gz` or `.tgz`.
+    #[error("{0}: a pack archive's name must end in .tar.gz or .tgz")]
+    BadArchiveName(PathBuf),
+    /// A tarball that cannot be read safely.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
@@ -121,6 +133,9 @@ pub struct PackSummary {
     pub tree_size: u64,
     /// Files listed in `SHA256SUMS`.
     pub files: u64,
+    /// RFC 3161 tokens included (of the pack checkpoint and of the
+    /// period's timestamped checkpoints).
+    pub timestamps: u64,
 }
 
 /// Builds an evidence pack from a ledger.
@@ -131,6 +146,7 @@ pub struct PackBuilder<'a> {
     to: DateTime<Utc>,
     since: Option<Checkpoint>,
     extra: BTreeMap<String, Vec<u8>>,
+    tsa_ca: Option<Vec<u8>>,
 }
 
 /// The consistency proof file.
@@ -164,6 +180,7 @@ impl<'a> PackBuilder<'a> {
             to,
             since: None,
             extra: BTreeMap::new(),
+            tsa_ca: None,
         }
     }
 
@@ -171,6 +188,13 @@ impl<'a> PackBuilder<'a> {
     /// from it to the pack's checkpoint.
     pub fn since_checkpoint(mut self, saved: Checkpoint) -> PackBuilder<'a> {
         self.since = Some(saved);
+        self
+    }
+
+    /// Include the TSA's CA certificate (PEM) as `tsa-ca.pem`, for the
+    /// `openssl ts -verify` commands of `VERIFY.md`.
+    pub fn tsa_ca(mut self, pem: Vec<u8>) -> PackBuilder<'a> {
+        self.tsa_ca = Some(pem);
         self
     }
 
@@ -193,6 +217,70 @@ impl<'a> PackBuilder<'a> {
         if out.exists() && fs::read_dir(out).map_err(io(out))?.next().is_some() {
             return Err(PackError::OutputNotEmpty(out.to_path_buf()));
         }
+        let (files, summary, _) = self.build(signer, None)?;
+        for (name, bytes) in &files {
+            let path = out.join(name);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        Ok(summary)
+    }
+
+    /// Write the pack as a gzip tarball `out` (`NAME.tar.gz` or `NAME.tgz`;
+    /// must not exist) whose entries all lie under the directory `NAME/`.
+    /// The same pack gives the same bytes: sorted entries, the pack
+    /// checkpoint's time as every mtime, uid/gid 0, modes 0644 and 0755.
+    pub fn write_tar_gz(&self, out: &Path, signer: &dyn Signer) -> Result<PackSummary, PackError> {
+        let Some(top) = crate::archive::archive_stem(out) else {
+            return Err(PackError::BadArchiveName(out.to_path_buf()));
+        };
+        let (files, summary, mtime) = self.build(signer, Some(&top))?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    PackError::OutputNotEmpty(out.to_path_buf())
+                } else {
+                    PackError::Io {
+                        path: out.to_path_buf(),
+                        source,
+                    }
+                }
+            })?;
+        let written =
+            crate::archive::write_tar_gz(file, &top, &files, mtime).and_then(|f| f.sync_all());
+        if let Err(source) = written {
+            let _ = fs::remove_file(out);
+            return Err(PackError::Io {
+                path: out.to_path_buf(),
+                source,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// Write the pack to `out`: a gzip tarball when its name ends in
+    /// `.tar.gz` or `.tgz`, else a directory.
+    pub fn write(&self, out: &Path, signer: &dyn Signer) -> Result<PackSummary, PackError> {
+        if crate::archive::archive_stem(out).is_some() {
+            self.write_tar_gz(out, signer)
+        } else {
+            self.write_dir(out, signer)
+        }
+    }
+
+    /// Every file of the pack, its summary, and the pack checkpoint's time
+    /// (as seconds since the epoch, for archive mtimes).
+    #[allow(clippy::type_complexity)]
+    fn build(
+        &self,
+        signer: &dyn Signer,
+        archive: Option<&str>,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, PackSummary, u64), PackError> {
         let l = self.ledger;
         let Some(cp) = l.latest_checkpoint()? else {
             return Err(PackError::Unpackable("the ledger has no checkpoint".into()));
@@ -353,6 +441,39 @@ impl<'a> PackBuilder<'a> {
                 );
             }
         }
+        // RFC 3161 tokens: the pack checkpoint's, and those of the
+        // period's other checkpoints (each with its checkpoint).
+        let mut n_timestamps = 0u64;
+        let tokens: HashMap<i64, Vec<u8>> = l.timestamps()?.into_iter().collect();
+        let latest_seq = l.latest_checkpoint_seq()?;
+        let mut pack_cp_token = false;
+        if let Some(token) = latest_seq.and_then(|s| tokens.get(&s)) {
+            files.insert(format!("checkpoint/{TOKEN_FILE}"), token.clone());
+            n_timestamps += 1;
+            pack_cp_token = true;
+        }
+        for row in l.stored_checkpoints()? {
+            let Some(token) = tokens.get(&row.seq) else {
+                continue;
+            };
+            if Some(row.seq) == latest_seq {
+                continue;
+            }
+            let Ok(c) = Checkpoint::parse(&row.body, row.signature.clone()) else {
+                continue;
+            };
+            if c.time < self.from || c.time >= self.to || c.tree_size > tree.len() {
+                continue;
+            }
+            let dir = format!("timestamps/{:08}-{}", c.tree_size, row.seq);
+            files.insert(format!("{dir}/checkpoint"), row.body.clone());
+            files.insert(format!("{dir}/checkpoint.sig"), row.signature.clone());
+            files.insert(format!("{dir}/{TOKEN_FILE}"), token.clone());
+            n_timestamps += 1;
+        }
+        if let Some(ca) = &self.tsa_ca {
+            files.insert(TSA_CA_FILE.into(), ca.clone());
+        }
         for (name, bytes) in &self.extra {
             files.insert(name.clone(), bytes.clone());
         }
@@ -369,6 +490,12 @@ impl<'a> PackBuilder<'a> {
                 signer.key_id(),
                 example.as_deref(),
                 self.since.is_some(),
+                archive,
+                VerifyTimestamps {
+                    pack_checkpoint: pack_cp_token,
+                    others: n_timestamps - u64::from(pack_cp_token),
+                    ca_included: self.tsa_ca.is_some(),
+                },
             )
             .into_bytes(),
         );
@@ -388,31 +515,49 @@ impl<'a> PackBuilder<'a> {
         let n_files = files.len() as u64;
         files.insert(SUMS_FILE.into(), sums.into_bytes());
         files.insert(SUMS_SIG_FILE.into(), sig);
-
-        for (name, bytes) in &files {
-            let path = out.join(name);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            fs::write(&path, bytes).map_err(io(&path))?;
-        }
-        Ok(PackSummary {
+        let summary = PackSummary {
             records: n_records,
             soa_decisions: n_soa,
             observations: digests.len() as u64,
             tree_size: cp.tree_size,
             files: n_files,
-        })
+            timestamps: n_timestamps,
+        };
+        Ok((files, summary, cp.time.timestamp().max(0) as u64))
     }
 }
 
+/// What `VERIFY.md` says about timestamps.
+struct VerifyTimestamps {
+    pack_checkpoint: bool,
+    others: u64,
+    ca_included: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn verify_md(
     b: &PackBuilder<'_>,
     cp: &Checkpoint,
     signer_key_id: &str,
     example: Option<&str>,
     since: bool,
+    archive: Option<&str>,
+    ts: VerifyTimestamps,
 ) -> String {
+    let unpack = match archive {
+        Some(name) => format!(
+            "## 0. Unpack\n\n\
+             This pack was delivered as `{name}.tar.gz`. Its entries all lie under `{name}/`; \
+             unpack it and run every command below inside that directory:\n\n\
+             ```sh\n\
+             tar xzf {name}.tar.gz\n\
+             cd {name}\n\
+             ```\n\n\
+             (`evident-verify pack {name}.tar.gz` also checks the tarball directly, without unpacking: \
+             it refuses absolute paths, `..`, links and oversized entries.)\n\n"
+        ),
+        None => String::new(),
+    };
     let mut s = format!(
         "# Evidence pack\n\n\
          Records recorded from {from} (inclusive) to {to} (exclusive), agent `{agent}`, \
@@ -421,6 +566,7 @@ fn verify_md(
          The signature over `SHA256SUMS` is by key `{signer_key_id}` (`signer.pub.pem`). \
          Compare this key id with the agent's key id you obtained out of band, or use your \
          own copy of the public key in place of `signer.pub.pem` below.\n\n\
+         {unpack}\
          ## 1. Every file is intact\n\n\
          Run in this directory:\n\n\
          ```sh\n\
@@ -472,6 +618,46 @@ fn verify_md(
              `--since-checkpoint` rather than the one in the pack.\n",
         );
     }
+    if ts.pack_checkpoint || ts.others > 0 {
+        let ca = TSA_CA_FILE;
+        s.push_str(&format!(
+            "\n## 5. Trusted timestamps (RFC 3161)\n\n\
+             A `checkpoint.tst` file is the DER timestamp token a time-stamping authority (TSA) \
+             issued over SHA-256 of the checkpoint body next to it: it proves that the checkpoint, \
+             and so every record it covers, existed at the token's time. Check it with the TSA's \
+             CA certificate ({ca_note}):\n\n\
+             ```sh\n",
+            ca_note = if ts.ca_included {
+                "`tsa-ca.pem` is the copy the agent was configured with; prefer your own copy obtained from the TSA"
+            } else {
+                "obtain it from the TSA and save it as `tsa-ca.pem`"
+            }
+        ));
+        if ts.pack_checkpoint {
+            s.push_str(&format!(
+                "openssl ts -verify -data checkpoint/checkpoint -in checkpoint/checkpoint.tst -token_in -CAfile {ca}\n"
+            ));
+        }
+        if ts.others > 0 {
+            s.push_str(&format!(
+                "for d in timestamps/*/; do openssl ts -verify -data \"$d\"checkpoint -in \"$d\"checkpoint.tst -token_in -CAfile {ca}; done\n"
+            ));
+        }
+        s.push_str(
+            "```\n\n\
+             Each must print `Verification: OK`. Add `-untrusted <intermediate.pem>` when the TSA \
+             certificate is issued by an intermediate CA. `openssl ts -reply -in checkpoint/checkpoint.tst \
+             -token_in -text` shows the token's time, policy and serial number.",
+        );
+        if ts.others > 0 {
+            s.push_str(
+                " `timestamps/<size>-<seq>/` holds the period's other timestamped checkpoints; \
+                 `evident-verify pack` checks that each one's root is the root of the first \
+                 `<size>` leaves of `leaf-hashes.txt`, so each token dates part of this very ledger.",
+            );
+        }
+        s.push('\n');
+    }
     s
 }
 
@@ -498,6 +684,10 @@ pub struct PackReport {
     pub key_pinned: bool,
     /// Whether the pack was checked against a saved checkpoint.
     pub since_checked: bool,
+    /// Timestamp tokens that match their checkpoints.
+    pub timestamps: u64,
+    /// Published checkpoints checked against the pack's ledger, when asked.
+    pub published_checked: Option<u64>,
     /// Every problem found.
     pub problems: Vec<PackProblem>,
 }
@@ -517,6 +707,8 @@ impl PackReport {
             "tree_size": self.tree_size,
             "key_pinned": self.key_pinned,
             "since_checkpoint": self.since_checked,
+            "timestamps": self.timestamps,
+            "published_checked": self.published_checked,
             "problems": self.problems,
         })
     }
@@ -541,6 +733,19 @@ impl std::fmt::Display for PackReport {
                 "keys carried in the pack (not pinned: pass --key)"
             }
         )?;
+        if self.timestamps > 0 {
+            writeln!(
+                f,
+                "timestamps:   {} RFC 3161 token(s) over their checkpoints (check the TSA's signature with `openssl ts -verify`, see VERIFY.md)",
+                self.timestamps
+            )?;
+        }
+        if let Some(n) = self.published_checked {
+            writeln!(
+                f,
+                "published:    {n} published checkpoint(s) checked against the pack's ledger"
+            )?;
+        }
         if self.is_ok() {
             writeln!(f, "result:       OK")
         } else {
@@ -573,10 +778,66 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Pack
 /// rotation proofs); with `saved`, the pack's ledger must extend that
 /// checkpoint. Returns `Err` only when `dir` cannot be read at all.
 pub fn verify_pack(
-    dir: &Path,
+    path: &Path,
     saved: Option<&Checkpoint>,
     trusted_key_pem: Option<&str>,
 ) -> Result<PackReport, PackError> {
+    verify_pack_with(
+        path,
+        &PackVerifyOptions {
+            saved,
+            trusted_key_pem,
+            published: None,
+        },
+    )
+}
+
+/// What [`verify_pack_with`] checks a pack against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PackVerifyOptions<'a> {
+    /// The checkpoint the auditor saved at the last audit.
+    pub saved: Option<&'a Checkpoint>,
+    /// The agent's public key, obtained out of band.
+    pub trusted_key_pem: Option<&'a str>,
+    /// Checkpoints published off the agent's host (see [`crate::published`]):
+    /// each must be a prefix of the pack's ledger.
+    pub published: Option<&'a [crate::published::PublishedCheckpoint]>,
+}
+
+/// Verify the pack at `path`: a directory, or a gzip tarball written by
+/// [`PackBuilder::write_tar_gz`] (read in memory, safely). Returns `Err`
+/// only when the pack cannot be read at all.
+pub fn verify_pack_with(
+    path: &Path,
+    opts: &PackVerifyOptions<'_>,
+) -> Result<PackReport, PackError> {
+    let all = if path.is_dir() {
+        let mut present = Vec::new();
+        list_files(path, path, &mut present)?;
+        let mut all = BTreeMap::new();
+        for name in present {
+            let bytes = fs::read(path.join(&name)).map_err(io(&path.join(&name)))?;
+            all.insert(name, bytes);
+        }
+        all
+    } else if path.is_file() {
+        crate::archive::read_tar_gz(path)?
+    } else {
+        return Err(PackError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a pack directory or tarball",
+            ),
+        });
+    };
+    Ok(verify_files(&all, opts))
+}
+
+/// Verify a pack's files (relative name to bytes).
+fn verify_files(all: &BTreeMap<String, Vec<u8>>, opts: &PackVerifyOptions<'_>) -> PackReport {
+    let saved = opts.saved;
+    let trusted_key_pem = opts.trusted_key_pem;
     let mut r = PackReport {
         key_pinned: trusted_key_pem.is_some(),
         since_checked: saved.is_some(),
@@ -585,17 +846,10 @@ pub fn verify_pack(
     let mut problem = |code: &'static str, message: String| {
         r.problems.push(PackProblem { code, message });
     };
-    if !dir.is_dir() {
-        return Err(PackError::Io {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a pack directory"),
-        });
-    }
-    let read = |name: &str| fs::read(dir.join(name)).ok();
+    let read = |name: &str| all.get(name).cloned();
+    let present: Vec<String> = all.keys().cloned().collect();
 
     // 1. SHA256SUMS covers every file, and every file matches.
-    let mut present = Vec::new();
-    list_files(dir, dir, &mut present)?;
     let sums = read(SUMS_FILE).unwrap_or_default();
     let mut listed: HashMap<String, String> = HashMap::new();
     for (i, line) in String::from_utf8_lossy(&sums).lines().enumerate() {
@@ -947,7 +1201,94 @@ pub fn verify_pack(
             }
         }
     }
-    Ok(r)
+    // 9. Timestamp tokens: each is over its checkpoint's body; each other
+    // timestamped checkpoint is signed by a key of the chain and is a
+    // prefix of the pack's ledger.
+    if let (Some(token), Some(cp)) = (contents.get(&format!("checkpoint/{TOKEN_FILE}")), &cp) {
+        match check_token(token, &cp.body) {
+            Ok(_) => r.timestamps += 1,
+            Err(e) => problem("timestamp_invalid", format!("checkpoint/{TOKEN_FILE}: {e}")),
+        }
+    }
+    let ts_dirs: BTreeSet<String> = contents
+        .keys()
+        .filter_map(|n| n.strip_prefix("timestamps/"))
+        .filter_map(|rest| rest.split_once('/'))
+        .map(|(d, _)| d.to_string())
+        .collect();
+    let pack_key = |kid: &str| {
+        chain_pem(kid).or_else(|| {
+            if trusted_key_pem.is_none() {
+                text(&format!("keys/{kid}.pem"))
+            } else {
+                None
+            }
+        })
+    };
+    for d in ts_dirs {
+        let get = |f: &str| contents.get(&format!("timestamps/{d}/{f}"));
+        let (Some(body), Some(sig), Some(token)) =
+            (get("checkpoint"), get("checkpoint.sig"), get(TOKEN_FILE))
+        else {
+            problem(
+                "timestamp_invalid",
+                format!("timestamps/{d}/ lacks checkpoint, checkpoint.sig or {TOKEN_FILE}"),
+            );
+            continue;
+        };
+        let c = match Checkpoint::parse(body, sig.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                problem(
+                    "timestamped_checkpoint_invalid",
+                    format!("timestamps/{d}/: {e}"),
+                );
+                continue;
+            }
+        };
+        match pack_key(&c.key_id) {
+            Some(k) => {
+                if let Err(e) = c.verify_with(&k) {
+                    problem("timestamped_checkpoint_invalid", format!("timestamps/{d}/: {e}"));
+                }
+            }
+            None => problem(
+                "untrusted_key",
+                format!(
+                    "timestamps/{d}/checkpoint is signed by key {}, not by the trusted key or a key it was rotated to",
+                    c.key_id
+                ),
+            ),
+        }
+        if c.tree_size > tree.len() || tree.root(c.tree_size).ok() != Some(c.root_hash) {
+            problem(
+                "timestamped_checkpoint_mismatch",
+                format!(
+                    "timestamps/{d}/checkpoint (size {}) is not a prefix of the pack's ledger",
+                    c.tree_size
+                ),
+            );
+        }
+        match check_token(token, body) {
+            Ok(_) => r.timestamps += 1,
+            Err(e) => problem(
+                "timestamp_invalid",
+                format!("timestamps/{d}/{TOKEN_FILE}: {e}"),
+            ),
+        }
+    }
+
+    // 10. Checkpoints published off the host: each one the pack's ledger
+    // reaches must be a prefix of it (later ones cannot be checked here).
+    if let Some(published) = opts.published {
+        let report =
+            crate::published::check_against(published, tree.leaf_hashes(), false, pack_key);
+        r.published_checked = Some(report.checked);
+        for p in report.problems {
+            problem(p.code, p.message);
+        }
+    }
+    r
 }
 
 /// The record of `p` is a canonical record with id `p.record_id`, included

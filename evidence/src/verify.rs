@@ -190,6 +190,14 @@ pub enum Problem {
         /// The key current at that point.
         current_key_id: String,
     },
+    /// A stored RFC 3161 token is not over its checkpoint's body (or does
+    /// not parse), or belongs to no checkpoint.
+    TimestampMismatch {
+        /// The checkpoint's sequence number.
+        seq: i64,
+        /// Why.
+        reason: String,
+    },
     /// A key rotation record cannot take effect.
     InvalidRotation {
         /// Leaf index.
@@ -234,6 +242,7 @@ impl Problem {
             Problem::RetiredKey { .. } => "retired_key",
             Problem::KeyChangedWithoutRotation { .. } => "key_changed_without_rotation",
             Problem::InvalidRotation { .. } => "invalid_rotation",
+            Problem::TimestampMismatch { .. } => "timestamp_mismatch",
         }
     }
 }
@@ -325,6 +334,9 @@ impl std::fmt::Display for Problem {
             ),
             Problem::InvalidRotation { index, record_id, reason } => {
                 write!(f, "record #{index} ({record_id}): key rotation cannot take effect: {reason}")
+            }
+            Problem::TimestampMismatch { seq, reason } => {
+                write!(f, "timestamp token of checkpoint #{seq}: {reason}")
             }
             Problem::UncheckpointedLeaves { from, to } => write!(
                 f,
@@ -738,6 +750,18 @@ pub fn verify_ledger(
             from: max_size,
             to: leaves,
         });
+    }
+    // RFC 3161 tokens: each over the body of its checkpoint.
+    for (seq, token) in ledger.timestamps()? {
+        let reason = match rows.iter().find(|r| r.seq == seq) {
+            None => Some("no checkpoint has this sequence number".to_string()),
+            Some(row) => crate::timestamp::check_token(&token, &row.body)
+                .err()
+                .map(|e| e.to_string()),
+        };
+        if let Some(reason) = reason {
+            problems.push(Problem::TimestampMismatch { seq, reason });
+        }
     }
 
     Ok(VerifyReport {

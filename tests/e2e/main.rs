@@ -13,5 +13,7 @@ mod export;
 mod github;
 mod pack;
 mod probes;
+mod publish;
 mod support;
+mod timestamp;
 mod verify_cli;

@@ -450,3 +450,126 @@ fn key_rotate_hands_over_and_the_old_key_still_verifies_everything() {
         "{err}"
     );
 }
+
+#[test]
+fn tar_gz_pack_is_deterministic_extracts_with_tar_and_a_changed_byte_fails() {
+    let sb = Sandbox::new();
+    let key = ledger(&sb, 3);
+    let key_s = key.to_str().expect("utf8");
+    let write = |dir: &str| {
+        let out = sb.dir.path().join(dir).join("audit-2026.tar.gz");
+        std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
+        let o = sb.evident(&[
+            "pack",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+            "--out",
+            out.to_str().expect("utf8"),
+        ]);
+        assert_code(&o, 0);
+        out
+    };
+    let tgz = write("a");
+    // The same pack gives the same bytes (the signature is deterministic
+    // ECDSA, RFC 6979; every header field is fixed).
+    let again = write("b");
+    let bytes = std::fs::read(&tgz).expect("read");
+    assert_eq!(bytes, std::fs::read(&again).expect("read"));
+    // Never overwritten.
+    let o = sb.evident(&[
+        "pack",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        "--out",
+        tgz.to_str().expect("utf8"),
+    ]);
+    assert_code(&o, 1);
+    assert_eq!(std::fs::read(&tgz).expect("read"), bytes);
+
+    // Both verifiers read it directly.
+    let tgz_s = tgz.to_str().expect("utf8");
+    let o = run(evident_verify().args(["pack", tgz_s, "--key", key_s]));
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("result:       OK"), "{}", stdout(&o));
+    assert_code(&sb.evident(&["verify", tgz_s, "--key", key_s]), 0);
+
+    // The real tar extracts it into audit-2026/, where VERIFY.md's
+    // commands (tar xzf, then sha256sum -c and openssl dgst) pass.
+    let x = sb.dir.path().join("x");
+    std::fs::create_dir_all(&x).expect("mkdir");
+    std::fs::copy(&tgz, x.join("audit-2026.tar.gz")).expect("copy");
+    let o = run(Command::new("tar")
+        .args(["xzf", "audit-2026.tar.gz"])
+        .current_dir(&x));
+    assert_code(&o, 0);
+    let listing = run(Command::new("tar").args(["tzvf", tgz_s]));
+    assert_code(&listing, 0);
+    for line in stdout(&listing).lines() {
+        assert!(
+            line.starts_with("-rw-r--r-- 0/0") || line.starts_with("drwxr-xr-x 0/0"),
+            "{line}"
+        );
+        assert!(line.contains(" audit-2026/"), "{line}");
+    }
+    let pack = x.join("audit-2026");
+    let md = std::fs::read_to_string(pack.join("VERIFY.md")).expect("VERIFY.md");
+    assert!(md.contains("tar xzf audit-2026.tar.gz"), "{md}");
+    assert!(md.contains("cd audit-2026"), "{md}");
+    let commands = verify_md_commands(&pack);
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    assert!(standard_tools_accept(&pack, &commands));
+    // The extracted directory verifies the same.
+    assert_code(
+        &run(evident_verify().args(["pack", pack.to_str().expect("utf8"), "--key", key_s])),
+        0,
+    );
+
+    // A changed byte inside the tarball: a file's content (recompressed
+    // so that gzip is intact) is caught by SHA256SUMS; a changed byte of
+    // the compressed stream is refused as unreadable.
+    let mut tar_bytes = Vec::new();
+    {
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut tar_bytes)
+            .expect("gunzip");
+    }
+    let needle = b"\"run_id\":\"run-1\"";
+    let at = tar_bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("a record in the tar");
+    tar_bytes[at + 10] ^= 0x01;
+    let changed = {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar_bytes).expect("gzip");
+        gz.finish().expect("gzip")
+    };
+    let bad = sb.dir.path().join("changed.tar.gz");
+    std::fs::write(&bad, &changed).expect("write");
+    let bad_s = bad.to_str().expect("utf8");
+    let o = run(evident_verify().args(["pack", bad_s, "--key", key_s, "--format", "json"]));
+    assert_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["code"] == "file_changed"),
+        "{v}"
+    );
+    assert_code(&sb.evident(&["verify", bad_s, "--key", key_s]), 1);
+    for pos in [30, bytes.len() / 2, bytes.len() - 6] {
+        let mut raw = bytes.clone();
+        raw[pos] ^= 0x01;
+        std::fs::write(&bad, &raw).expect("write");
+        let o = run(evident_verify().args(["pack", bad_s, "--key", key_s]));
+        assert_ne!(o.status.code(), Some(0), "byte {pos} of the gzip stream");
+    }
+}

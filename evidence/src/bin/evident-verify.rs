@@ -8,18 +8,21 @@ use std::process::ExitCode;
 
 use evident_evidence::checkpoint::Checkpoint;
 use evident_evidence::ledger::Ledger;
-use evident_evidence::pack::verify_pack;
+use evident_evidence::pack::{verify_pack_with, PackVerifyOptions};
 use evident_evidence::proof::{verify_record_proof, RecordProof};
+use evident_evidence::published::{
+    check_ledger_against, read_published_dir, PublishedCheckpoint, PublishedReport,
+};
 use evident_evidence::record::format_time;
 use evident_evidence::since::verify_since_checkpoint;
 use evident_evidence::verify::{verify_ledger, VerifyReport};
 
 const USAGE: &str = "\
 usage:
-  evident-verify ledger PATH [--since-checkpoint DIR] [--key PUBLIC_KEY.pem] [--format text|json]
+  evident-verify ledger PATH [--since-checkpoint DIR] [--published DIR] [--key PUBLIC_KEY.pem] [--format text|json]
   evident-verify checkpoint DIR [--key PUBLIC_KEY.pem] [--format text|json]
   evident-verify record FILE [--key PUBLIC_KEY.pem] [--format text|json]
-  evident-verify pack DIR [--since-checkpoint DIR] [--key PUBLIC_KEY.pem] [--format text|json]
+  evident-verify pack DIR|FILE.tar.gz [--since-checkpoint DIR] [--published DIR] [--key PUBLIC_KEY.pem] [--format text|json]
 
   ledger       verify every record, observation and checkpoint of a ledger file
   --since-checkpoint
@@ -30,10 +33,15 @@ usage:
                (files: checkpoint, checkpoint.sig, optional checkpoint.pub.pem)
   record       verify a record proof file (evident-record-proof/v1): the record,
                its inclusion proof and the signed checkpoint it is proven against
-  pack         verify an evidence pack directory: SHA256SUMS and its signature,
-               the checkpoint, every record proof, the observations, the key
-               rotation chain and, with --since-checkpoint, that the pack's
+  pack         verify an evidence pack (a directory, or a .tar.gz read in memory,
+               refusing absolute paths, `..`, links and oversized entries):
+               SHA256SUMS and its signature, the checkpoint, every record
+               proof, the observations, the key rotation chain, the RFC 3161
+               tokens' imprints and, with --since-checkpoint, that the pack's
                ledger extends the checkpoint saved at the last audit
+  --published  a directory of checkpoints published off the agent's host:
+               each one must be signed by a trusted key and be a prefix of the
+               ledger (or pack); a ledger must reach every one of them
   --key        the agent's public key, obtained out of band; only checkpoints
                signed by it are accepted (without it, keys stored next to the
                data are used, which proves consistency, not origin)
@@ -59,6 +67,7 @@ enum Command {
 struct Args {
     command: Command,
     key: Option<PathBuf>,
+    published: Option<PathBuf>,
     format: Format,
 }
 
@@ -72,6 +81,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
     let mut positional = Vec::new();
     let mut key = None;
     let mut since = None;
+    let mut published = None;
     let mut format = Format::Text;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -87,6 +97,12 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
                     .next()
                     .ok_or("--since-checkpoint needs a checkpoint directory")?;
                 since = Some(PathBuf::from(v));
+            }
+            "--published" => {
+                let v = it
+                    .next()
+                    .ok_or("--published needs a directory of published checkpoints")?;
+                published = Some(PathBuf::from(v));
             }
             "--format" => {
                 format = match it.next().map(String::as_str) {
@@ -117,9 +133,13 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
     if since.is_some() {
         return Err("--since-checkpoint applies to the ledger and pack commands only".into());
     }
+    if published.is_some() && !matches!(command, Command::Ledger(..) | Command::Pack(..)) {
+        return Err("--published applies to the ledger and pack commands only".into());
+    }
     Ok(Parsed::Run(Args {
         command,
         key,
+        published,
         format,
     }))
 }
@@ -160,6 +180,10 @@ fn run(args: &Args) -> Result<bool, String> {
         ),
         None => None,
     };
+    let published: Option<Vec<PublishedCheckpoint>> = match &args.published {
+        Some(d) => Some(read_published_dir(d).map_err(|e| format!("published checkpoints: {e}"))?),
+        None => None,
+    };
     match &args.command {
         Command::Pack(dir, since) => {
             let saved = match since {
@@ -168,8 +192,15 @@ fn run(args: &Args) -> Result<bool, String> {
                 ),
                 None => None,
             };
-            let report =
-                verify_pack(dir, saved.as_ref(), key.as_deref()).map_err(|e| e.to_string())?;
+            let report = verify_pack_with(
+                dir,
+                &PackVerifyOptions {
+                    saved: saved.as_ref(),
+                    trusted_key_pem: key.as_deref(),
+                    published: published.as_deref(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
             match args.format {
                 Format::Json => println!("{}", report.to_json()),
                 Format::Text => {
@@ -193,12 +224,31 @@ fn run(args: &Args) -> Result<bool, String> {
                 }
                 None => None,
             };
-            let ok = report.is_ok() && since_report.as_ref().is_none_or(|r| r.is_ok());
+            let published_report = match &published {
+                Some(list) => Some(
+                    check_ledger_against(&ledger, list, key.as_deref())
+                        .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            let ok = report.is_ok()
+                && since_report.as_ref().is_none_or(|r| r.is_ok())
+                && published_report
+                    .as_ref()
+                    .is_none_or(|r| r.problems.is_empty());
             match args.format {
                 Format::Json => {
                     let mut v = report.to_json();
-                    if let (Some(r), Some(obj)) = (&since_report, v.as_object_mut()) {
-                        obj.insert("since_checkpoint".into(), r.to_json());
+                    if let Some(obj) = v.as_object_mut() {
+                        if let Some(r) = &since_report {
+                            obj.insert("since_checkpoint".into(), r.to_json());
+                        }
+                        if let Some(r) = &published_report {
+                            obj.insert(
+                                "published".into(),
+                                serde_json::to_value(r).map_err(|e| e.to_string())?,
+                            );
+                        }
                         obj.insert("ok".into(), ok.into());
                     }
                     println!("{v}");
@@ -209,6 +259,9 @@ fn run(args: &Args) -> Result<bool, String> {
                         println!();
                         println!("since checkpoint: {}", dir.display());
                         print!("{r}");
+                    }
+                    if let (Some(r), Some(dir)) = (&published_report, &args.published) {
+                        print_published(dir, r);
                     }
                 }
             }
@@ -302,6 +355,20 @@ fn run(args: &Args) -> Result<bool, String> {
                 }
             }
             Ok(result.is_ok())
+        }
+    }
+}
+
+fn print_published(dir: &std::path::Path, r: &PublishedReport) {
+    println!();
+    println!("published:    {}", dir.display());
+    println!("checked:      {} published checkpoint(s)", r.checked);
+    if r.problems.is_empty() {
+        println!("result:       OK, every published checkpoint is a prefix of the ledger");
+    } else {
+        println!("result:       {} problem(s)", r.problems.len());
+        for p in &r.problems {
+            println!("  [{}] {}", p.code, p.message);
         }
     }
 }

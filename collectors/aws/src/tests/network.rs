@@ -250,6 +250,8 @@ fn stub_settings(url: &str, regions: &[&str]) -> AwsSettings {
         max_attempts: 1,
         call_timeout_seconds: 1,
         iam: IamSettings::default(),
+        backup: Default::default(),
+        config_recorder: Default::default(),
         network: Default::default(),
     }
 }
