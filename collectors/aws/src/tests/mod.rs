@@ -5,4 +5,5 @@
 
 mod faults;
 mod moto;
+mod s3_dlp;
 pub(crate) mod stub;
