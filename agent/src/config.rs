@@ -653,7 +653,10 @@ mod tests {
         let bad = text
             .replace("bucket = \"team-share\"", "bucket = \"Team_Share\"")
             .replace("max_objects = 100000", "max_objects = 0")
-            .replace("role_arn = \"arn:aws:iam::111122223333:role/", "role_arn = \"arn:aws:iam::1:user/");
+            .replace(
+                "role_arn = \"arn:aws:iam::111122223333:role/",
+                "role_arn = \"arn:aws:iam::1:user/",
+            );
         let all = format!("{:?}", parse(&bad).expect_err("invalid"));
         for needle in [
             "is not an S3 bucket name",

@@ -105,9 +105,10 @@ fn s3_source(args: &ScanArgs) -> anyhow::Result<Option<S3Source>> {
     let mut src = S3Source::ad_hoc(buckets);
     src.profile = args.aws_profile.clone();
     src.role_arn = args.aws_role_arn.clone();
-    src.external_id_file = args.aws_external_id_file.as_ref().map(|f| {
-        std::path::absolute(f).unwrap_or_else(|_| f.clone())
-    });
+    src.external_id_file = args
+        .aws_external_id_file
+        .as_ref()
+        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()));
     src.region = args.aws_region.clone();
     src.endpoint_url = args.aws_endpoint_url.clone();
     src.max_object_size_mb = args.max_file_size_mb;

@@ -42,7 +42,10 @@ fn evident_aws() -> Command {
     c.env("AWS_ACCESS_KEY_ID", "AKIAE2ETESTBASE00000")
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN");
@@ -139,7 +142,9 @@ fn s3_location_records_the_a812_finding_and_scan_prints_valid_sarif_for_objects(
     assert_eq!(f["status"], "error", "{v:#}");
     assert_eq!(f["reason_code"], "dlp_scan_incomplete");
     assert!(
-        f["reason"].as_str().is_some_and(|r| r.contains("NoSuchBucket")),
+        f["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("NoSuchBucket")),
         "{f:#}"
     );
 
@@ -185,7 +190,10 @@ fn s3_location_records_the_a812_finding_and_scan_prints_valid_sarif_for_objects(
         })
         .collect();
     assert_eq!(got, expected(&s.corpus));
-    assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], true);
+    assert_eq!(
+        sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
 
     // The same secrets have the same fingerprints in objects and in files.
     let fingerprints = |o: &std::process::Output, strip: &str| -> BTreeMap<(String, u64), String> {

@@ -15,9 +15,9 @@ use evident_policies::dlp::{
 use evident_policies::{Observation, Target, TargetKind};
 
 use crate::config::{problem_at, Problem};
-use crate::kinds::dlp_s3::S3Source;
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
+use crate::kinds::dlp_s3::S3Source;
 
 crate::collector_instance! {
     /// `[[collectors.dlp]]`: secrets and personal data in file trees, git histories and S3 objects.

@@ -120,8 +120,9 @@ impl S3Source {
         for b in &self.buckets {
             let n = &b.bucket;
             let ok = (3..=63).contains(&n.len())
-                && n.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+                && n.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-'
+                })
                 && n.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && n.ends_with(|c: char| c.is_ascii_alphanumeric());
             if !ok {
@@ -144,11 +145,16 @@ impl S3Source {
             out.push("an external id needs a role_arn".into());
         }
         if self.external_id_env.is_some() && self.external_id_file.is_some() {
-            out.push("give the external id as external_id_env or external_id_file, not both".into());
+            out.push(
+                "give the external id as external_id_env or external_id_file, not both".into(),
+            );
         }
         if let Some(p) = &self.external_id_file {
             if !p.is_absolute() {
-                out.push(format!("{:?} must be an absolute path", p.display().to_string()));
+                out.push(format!(
+                    "{:?} must be an absolute path",
+                    p.display().to_string()
+                ));
             }
         }
         if self.region.is_empty()
@@ -164,7 +170,9 @@ impl S3Source {
         }
         if let Some(url) = &self.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                out.push(format!("endpoint_url {url:?} must start with http:// or https://"));
+                out.push(format!(
+                    "endpoint_url {url:?} must start with http:// or https://"
+                ));
             }
         }
         for (name, v) in [

@@ -44,7 +44,10 @@ impl S3Reader {
     /// Connect to the account of `account` with the connection settings of
     /// `settings` (its first region is the home region). Credentials are
     /// resolved on the first call; an unreadable external id fails here.
-    pub async fn connect(settings: &AwsSettings, account: &AccountSpec) -> Result<S3Reader, AwsError> {
+    pub async fn connect(
+        settings: &AwsSettings,
+        account: &AccountSpec,
+    ) -> Result<S3Reader, AwsError> {
         let region = settings
             .regions
             .first()
@@ -95,7 +98,13 @@ impl S3Reader {
     /// region is kept: the bucket's own calls then fail with their reason
     /// if it is wrong.
     pub async fn for_bucket(&self, bucket: &str) -> S3Reader {
-        match self.client.get_bucket_location().bucket(bucket).send().await {
+        match self
+            .client
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let region = match out.location_constraint().map(|c| c.as_str()) {
                     None | Some("") => "us-east-1".to_string(),
@@ -139,7 +148,11 @@ impl S3Reader {
         let mut objects = Vec::with_capacity(out.contents().len());
         for o in out.contents() {
             let Some(key) = o.key() else {
-                return Err(malformed(op, &self.region, "an object of the listing has no Key"));
+                return Err(malformed(
+                    op,
+                    &self.region,
+                    "an object of the listing has no Key",
+                ));
             };
             objects.push(ObjectInfo {
                 key: key.to_string(),

@@ -194,7 +194,9 @@ async fn location(
 /// Take `n` from a budget; false (and nothing taken) when it has less.
 fn take(budget: &AtomicU64, n: u64) -> bool {
     budget
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(n))
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(n)
+        })
         .is_ok()
 }
 

@@ -377,7 +377,10 @@ fn object_scan_records_keys_skips_and_suppression() {
             o.record(key, st);
         }
         o.skipped(Skip::Excluded);
-        o.error("s3://bucket/locked.txt", "s3:GetObject failed: AccessDenied");
+        o.error(
+            "s3://bucket/locked.txt",
+            "s3:GetObject failed: AccessDenied",
+        );
         o.finish()
     };
     let r = run(&mk(Baseline::default()));

@@ -267,7 +267,11 @@ mod tests {
         assert_eq!(r[0].0, "s3://bucket-0/logs/");
         assert_eq!((r[0].1, r[0].2), (Status::Pass, ReasonCode::DlpNothingNew));
         assert_eq!((r[1].1, r[1].2), (Status::Fail, ReasonCode::DlpNewFindings));
-        assert!(r[1].3.starts_with("objects in s3://bucket-1/logs/: 2 new"), "{}", r[1].3);
+        assert!(
+            r[1].3.starts_with("objects in s3://bucket-1/logs/: 2 new"),
+            "{}",
+            r[1].3
+        );
         assert_eq!(
             (r[2].1, r[2].2),
             (Status::Error, ReasonCode::DlpScanIncomplete)

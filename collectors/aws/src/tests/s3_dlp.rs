@@ -63,7 +63,10 @@ async fn seed(account: &str, corpus: &Corpus, bucket: &str) {
         [b"\0\x01\x02".as_slice(), token.as_bytes()].concat(),
     ));
     objects.push(("corpus/dist/app.zip".into(), token.as_bytes().to_vec()));
-    objects.push(("corpus/data/table.PARQUET".into(), token.as_bytes().to_vec()));
+    objects.push((
+        "corpus/data/table.PARQUET".into(),
+        token.as_bytes().to_vec(),
+    ));
     let mut big = format!("{token}\n").into_bytes();
     big.resize((1 << 20) + 1, b'a');
     objects.push(("corpus/big.log".into(), big));
@@ -120,7 +123,10 @@ async fn s3_objects_are_scanned_like_files_with_the_same_fingerprints() {
         .collect();
     assert_eq!(got, want);
     assert_eq!(r.findings.len(), want.len());
-    assert!(r.findings.iter().all(|f| f.root == format!("s3://{bucket}")));
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.root == format!("s3://{bucket}")));
     assert_eq!(r.stats.scanned, corpus.files.len() as u64);
     assert_eq!(
         (
@@ -229,9 +235,17 @@ async fn run_limits_and_a_missing_bucket_are_errors_not_passes() {
     )
     .await;
     assert_eq!(r[0].1.stats.scanned, 2);
-    assert!(r[0].1.errors[0].message.contains("50 bytes"), "{:?}", r[0].1.errors);
+    assert!(
+        r[0].1.errors[0].message.contains("50 bytes"),
+        "{:?}",
+        r[0].1.errors
+    );
     // A bucket that does not exist.
-    let r = run(S3ScanLimits::default(), vec![loc(&format!("absent-{acct}"), "")]).await;
+    let r = run(
+        S3ScanLimits::default(),
+        vec![loc(&format!("absent-{acct}"), "")],
+    )
+    .await;
     assert_eq!(r[0].1.errors.len(), 1);
     let e = &r[0].1.errors[0];
     assert_eq!(e.path, format!("s3://absent-{acct}/"));
@@ -253,7 +267,9 @@ fn listing(bucket: &str, objects: &[(&str, usize)], next: Option<&str>) -> Reply
         .map(|(k, n)| format!("<Contents><Key>{k}</Key><LastModified>2026-11-02T10:00:00.000Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>{n}</Size><StorageClass>STANDARD</StorageClass></Contents>"))
         .collect();
     let trunc = match next {
-        Some(t) => format!("<IsTruncated>true</IsTruncated><NextContinuationToken>{t}</NextContinuationToken>"),
+        Some(t) => format!(
+            "<IsTruncated>true</IsTruncated><NextContinuationToken>{t}</NextContinuationToken>"
+        ),
         None => "<IsTruncated>false</IsTruncated>".into(),
     };
     Reply::Http(
@@ -289,7 +305,7 @@ const TOKEN: &str = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
 /// error with its reason while the readable objects are still scanned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_s3_fault_is_an_error_with_its_reason_and_the_rest_is_scanned() {
-    let body = format!("x\ntoken = {TOKEN}\n");
+    let body = format!("x\n{TOKEN}\n");
     let n = body.len();
     let stub = stub::start(move |req| {
         let op = req.operation();
@@ -310,7 +326,9 @@ async fn each_s3_fault_is_an_error_with_its_reason_and_the_rest_is_scanned() {
                 "application/xml",
                 "<ListBucketResult><Contents><Key>a".into(),
             ),
-            ("GET /mixed", q) if q.contains("list-type=2") && q.contains("continuation-token=p2") => {
+            ("GET /mixed", q)
+                if q.contains("list-type=2") && q.contains("continuation-token=p2") =>
+            {
                 listing("mixed", &[("p2/found.txt", n), ("p2/short.txt", 100)], None)
             }
             ("GET /mixed", q) if q.contains("list-type=2") => listing(
@@ -364,7 +382,13 @@ async fn each_s3_fault_is_an_error_with_its_reason_and_the_rest_is_scanned() {
     .await;
     let seen = stub.seen.lock().unwrap().clone();
     let only = |i: usize| -> String {
-        assert_eq!(r[i].1.errors.len(), 1, "{}: {:?} {seen:?}", r[i].0, r[i].1.errors);
+        assert_eq!(
+            r[i].1.errors.len(),
+            1,
+            "{}: {:?} {seen:?}",
+            r[i].0,
+            r[i].1.errors
+        );
         assert_eq!(r[i].1.errors[0].path, r[i].0);
         r[i].1.errors[0].message.clone()
     };
@@ -396,10 +420,15 @@ async fn each_s3_fault_is_an_error_with_its_reason_and_the_rest_is_scanned() {
     ];
     assert_eq!(errors.len(), want.len(), "{errors:#?}");
     for (path, needle) in want {
-        let msg = errors.get(path).unwrap_or_else(|| panic!("{path}: {errors:#?}"));
+        let msg = errors
+            .get(path)
+            .unwrap_or_else(|| panic!("{path}: {errors:#?}"));
         assert!(msg.contains(needle), "{path}: {msg}");
     }
-    assert!(errors["s3://mixed/stalled.txt"].contains("no data"), "{errors:#?}");
+    assert!(
+        errors["s3://mixed/stalled.txt"].contains("no data"),
+        "{errors:#?}"
+    );
     let text = serde_json::to_string(&r).unwrap();
     assert!(!text.contains(TOKEN) && !text.contains(BASE_SECRET));
 }
