@@ -310,6 +310,8 @@ async fn each_s3_fault_is_an_error_with_its_reason_and_the_rest_is_scanned() {
     let stub = stub::start(move |req| {
         let op = req.operation();
         let (path, query) = op.split_once('?').unwrap_or((op.as_str(), ""));
+        // Path style: bucket-level calls go to `/bucket/`.
+        let path = path.trim_end_matches('/');
         Some(match (path, query) {
             (_, "location") => Reply::Http(200, "application/xml", LOCATION.into()),
             ("GET /denied", q) if q.contains("list-type=2") => {
