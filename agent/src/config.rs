@@ -856,6 +856,56 @@ mod tests {
         assert!(p.contains("exactly one of url"), "{p}");
     }
 
+    /// The commented-out dlp example with its S3 table: its settings lines
+    /// uncommented are valid, and a broken S3 table is reported whole.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn commented_dlp_example_with_s3_is_valid() {
+        let from = EMBEDDED_DEFAULT
+            .find("# [[collectors.dlp]]")
+            .expect("example present");
+        let mut text = String::from("[agent]\n");
+        for line in EMBEDDED_DEFAULT[from..].lines() {
+            let Some(rest) = line.strip_prefix("# ") else {
+                break;
+            };
+            let key = rest.split(" = ").next().unwrap_or("");
+            let setting = rest.starts_with("[[")
+                || (rest.contains(" = ")
+                    && !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            if setting {
+                text.push_str(rest);
+                text.push('\n');
+            }
+        }
+        let cfg = match parse(&text) {
+            Ok(c) => c,
+            Err(p) => panic!("{p:#?}\n{text}"),
+        };
+        let d = cfg.collectors.dlp[0].get_ref();
+        assert_eq!(d.paths.len(), 1);
+        assert_eq!(d.s3.len(), 1);
+        assert_eq!(d.s3[0].buckets.len(), 2);
+        assert_eq!(d.s3[0].buckets[0].prefix, "exports/");
+        assert_eq!(d.s3[0].skip_suffixes.len(), 3);
+        let bad = text
+            .replace("bucket = \"team-share\"", "bucket = \"Team_Share\"")
+            .replace("max_objects = 100000", "max_objects = 0")
+            .replace(
+                "role_arn = \"arn:aws:iam::111122223333:role/",
+                "role_arn = \"arn:aws:iam::1:user/",
+            );
+        let all = format!("{:?}", parse(&bad).expect_err("invalid"));
+        for needle in [
+            "is not an S3 bucket name",
+            "max_objects must be at least 1",
+            "is not an IAM role ARN",
+        ] {
+            assert!(all.contains(needle), "{needle}: {all}");
+        }
+    }
+
     #[test]
     fn reports_every_problem_with_line_and_column() {
         let text = "[agent]\nid = \"a\"\nbogus = 1\n\n[[collectors.host]]\nname = \"h\"\napt_index_max_age_days = \"seven\"\nchecks = [\"no_such_check\"]\n\n[soa.controls.\"A.9.9\"]\napplicable = true\n";

@@ -1,5 +1,6 @@
 //! `evident scan PATH…`: an ad hoc DLP scan, printed as a table, JSON or
-//! SARIF 2.1.0. Nothing is recorded in the ledger.
+//! SARIF 2.1.0. Nothing is recorded in the ledger. A PATH `s3://bucket/prefix`
+//! is an S3 location, read with the `--aws-*` connection options.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use anyhow::Context as _;
 use evident_dlp::{Baseline, Fingerprinter, RuleSelection, ScanOptions, ScanReport};
 
 use crate::kinds::dlp::DlpSettings;
+use crate::kinds::dlp_s3::{S3Bucket, S3Source};
 use crate::report::Table;
 use crate::{Format, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
 
@@ -18,7 +20,7 @@ pub const DEFAULT_KEY_FILE: &str = "dlp-fingerprint.key";
 /// Arguments of `evident scan`.
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
-    /// Files or directories to scan.
+    /// Files or directories to scan, or S3 locations `s3://bucket/prefix`.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Also scan the git history (every blob reachable from any ref) of each PATH that is a repository.
@@ -61,6 +63,66 @@ pub struct ScanArgs {
     /// No progress bar (it is only ever shown on a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// S3: a named AWS profile. Default: the standard credential chain.
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
+    /// S3: a role to assume (arn:aws:iam::<account>:role/<name>).
+    #[arg(long, value_name = "ARN")]
+    pub aws_role_arn: Option<String>,
+    /// S3: a file holding the role's external id.
+    #[arg(long, value_name = "FILE")]
+    pub aws_external_id_file: Option<PathBuf>,
+    /// S3: the home region.
+    #[arg(long, default_value = "us-east-1", value_name = "REGION")]
+    pub aws_region: String,
+    /// S3: send every call to this endpoint (an emulator such as moto).
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// S3: objects read at most; a location cut short is reported as not scanned in full.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub s3_max_objects: u64,
+    /// S3: skip keys ending with this (case-insensitive); repeatable.
+    #[arg(long = "s3-skip-suffix", value_name = "SUFFIX")]
+    pub s3_skip_suffixes: Vec<String>,
+}
+
+/// The S3 source of the `s3://` PATHs, or None when there are none.
+fn s3_source(args: &ScanArgs) -> anyhow::Result<Option<S3Source>> {
+    let mut buckets = Vec::new();
+    for p in &args.paths {
+        let Some(rest) = p.to_str().and_then(|t| t.strip_prefix("s3://")) else {
+            continue;
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        buckets.push(S3Bucket {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        });
+    }
+    if buckets.is_empty() {
+        return Ok(None);
+    }
+    let mut src = S3Source::ad_hoc(buckets);
+    src.profile = args.aws_profile.clone();
+    src.role_arn = args.aws_role_arn.clone();
+    src.external_id_file = args
+        .aws_external_id_file
+        .as_ref()
+        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()));
+    src.region = args.aws_region.clone();
+    src.endpoint_url = args.aws_endpoint_url.clone();
+    src.max_object_size_mb = args.max_file_size_mb;
+    src.max_objects = args.s3_max_objects;
+    src.skip_suffixes = args.s3_skip_suffixes.clone();
+    let problems = src.problems();
+    if !problems.is_empty() {
+        return Err(crate::UsageError(problems.join("; ")).into());
+    }
+    Ok(Some(src))
+}
+
+fn is_s3(p: &Path) -> bool {
+    p.to_str().is_some_and(|t| t.starts_with("s3://"))
 }
 
 /// Run `evident scan`.
@@ -82,9 +144,11 @@ pub fn run(
             k
         }
     };
+    let s3 = s3_source(args)?;
+    let paths: Vec<PathBuf> = args.paths.iter().filter(|p| !is_s3(p)).cloned().collect();
     let mut repos = Vec::new();
     if args.history {
-        for p in &args.paths {
+        for p in &paths {
             if !p.join(".git").exists() && !p.join("HEAD").is_file() {
                 return Err(crate::UsageError(format!(
                     "--history: {} is not a git repository",
@@ -96,8 +160,9 @@ pub fn run(
         }
     }
     let settings = DlpSettings {
-        paths: args.paths.clone(),
+        paths,
         git_repos: repos,
+        s3: s3.into_iter().collect(),
         fingerprint_key_file: key,
         rules: RuleSelection {
             rules_file: args.rules.clone(),
@@ -133,7 +198,11 @@ pub fn run(
             b.inc(n);
         }
     };
-    let report = scan.run(&settings.paths, &settings.git_repos, Some(&progress));
+    let mut report = scan.run(&settings.paths, &settings.git_repos, Some(&progress));
+    #[cfg(feature = "aws")]
+    for (_, r) in crate::kinds::dlp_s3::scan_sources(&settings.s3, &prepared, &settings.options) {
+        merge(&mut report, r);
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -174,6 +243,35 @@ pub fn run(
     })
 }
 
+/// Add the report of another location to `into`.
+#[cfg(feature = "aws")]
+fn merge(into: &mut ScanReport, r: ScanReport) {
+    into.findings.extend(r.findings);
+    into.findings.sort_by(|a, b| {
+        (&a.root, &a.path, a.line, &a.rule_id, &a.commit)
+            .cmp(&(&b.root, &b.path, b.line, &b.rule_id, &b.commit))
+    });
+    into.errors.extend(r.errors);
+    let (s, t) = (&mut into.stats, r.stats);
+    s.scanned += t.scanned;
+    s.bytes += t.bytes;
+    s.skipped_binary += t.skipped_binary;
+    s.skipped_size += t.skipped_size;
+    s.skipped_archive += t.skipped_archive;
+    s.skipped_excluded += t.skipped_excluded;
+    s.allowlisted += t.allowlisted;
+    s.baselined += t.baselined;
+}
+
+/// Where a finding is: a path, or `s3://bucket/key`.
+fn location(f: &evident_dlp::Finding) -> String {
+    if f.root.contains("://") {
+        format!("{}/{}", f.root.trim_end_matches('/'), f.path)
+    } else {
+        Path::new(&f.root).join(&f.path).display().to_string()
+    }
+}
+
 fn write_baseline(path: &Path, b: &Baseline) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(b)?;
     std::fs::write(path, text + "\n")
@@ -193,7 +291,7 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
         t.row(vec![
             f.rule_id.clone(),
             f.severity.as_str().to_string(),
-            format!("{}:{}", Path::new(&f.root).join(&f.path).display(), f.line),
+            format!("{}:{}", location(f), f.line),
             f.commit
                 .as_deref()
                 .map_or(String::new(), |c| c.chars().take(12).collect()),
@@ -207,13 +305,14 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
     let s = &r.stats;
     writeln!(
         out,
-        "{} finding(s); {} file(s) or blob(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives; suppressed: {} allowlisted, {} in the baseline",
+        "{} finding(s); {} file(s), blob(s) or object(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives, {} excluded; suppressed: {} allowlisted, {} in the baseline",
         r.findings.len(),
         s.scanned,
         s.bytes,
         s.skipped_binary,
         s.skipped_size,
         s.skipped_archive,
+        s.skipped_excluded,
         s.allowlisted,
         s.baselined
     )?;

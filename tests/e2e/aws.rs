@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// The base credentials' secret; it must appear in no output and no evidence.
-const SECRET: &str = "e2eSECRETkeyMUSTnotLEAKanywhere0123456789";
+pub const SECRET: &str = "e2eSECRETkeyMUSTnotLEAKanywhere0123456789";
 
-fn moto_url() -> &'static str {
+/// The moto server of this test binary (started on first use).
+pub fn moto_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let port = TcpListener::bind("127.0.0.1:0")

@@ -8,13 +8,13 @@ use evident_dlp::testcorpus::{self, Corpus};
 
 use crate::support::*;
 
-struct Setup {
-    sb: Sandbox,
-    corpus: Corpus,
-    key: std::path::PathBuf,
+pub struct Setup {
+    pub sb: Sandbox,
+    pub corpus: Corpus,
+    pub key: std::path::PathBuf,
 }
 
-fn setup() -> Setup {
+pub fn setup() -> Setup {
     let sb = Sandbox::new();
     let corpus = testcorpus::generate(2026);
     corpus
@@ -24,7 +24,7 @@ fn setup() -> Setup {
     Setup { sb, corpus, key }
 }
 
-fn expected(c: &Corpus) -> BTreeSet<(String, String, u64)> {
+pub fn expected(c: &Corpus) -> BTreeSet<(String, String, u64)> {
     c.planted
         .iter()
         .map(|p| (p.rule_id.to_string(), p.path.clone(), p.line))
@@ -33,7 +33,7 @@ fn expected(c: &Corpus) -> BTreeSet<(String, String, u64)> {
 
 /// No planted value and no look-alike appears in the text.
 #[track_caller]
-fn assert_no_values(c: &Corpus, text: &str) {
+pub fn assert_no_values(c: &Corpus, text: &str) {
     for p in &c.planted {
         assert!(
             !text.contains(&p.value),
@@ -130,43 +130,7 @@ fn scan_finds_every_planted_item_and_no_look_alike_in_table_json_and_sarif() {
     let o = scan(&s, "sarif", &[]);
     assert_code(&o, 3);
     let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sarif json");
-    // The fixture keeps the log's own schema under `definitions/Root` (its
-    // top level holds only definitions), so validate against that.
-    let mut schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            workspace_root().join("tests/e2e/fixtures/sarif-schema-2.1.0.json"),
-        )
-        .expect("schema fixture"),
-    )
-    .expect("schema json");
-    assert!(schema["definitions"]["Root"].is_object());
-    schema["$ref"] = serde_json::json!("#/definitions/Root");
-    // The published schema's `language` patterns have a stray `]`
-    // (`^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$`), which the validator's
-    // meta-schema check rejects as a regex. Use the pattern their description
-    // means (a two-letter language, optionally with a region); nothing else
-    // of the schema is changed, and our SARIF sets no `language` anyway.
-    fn fix_language(v: &mut serde_json::Value) -> usize {
-        const BAD: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
-        match v {
-            serde_json::Value::Object(map) => {
-                let mut n = 0;
-                for (k, child) in map.iter_mut() {
-                    if k == "pattern" && child == BAD {
-                        *child = serde_json::json!("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
-                        n += 1;
-                    } else {
-                        n += fix_language(child);
-                    }
-                }
-                n
-            }
-            serde_json::Value::Array(items) => items.iter_mut().map(fix_language).sum(),
-            _ => 0,
-        }
-    }
-    assert!(fix_language(&mut schema) >= 1);
-    let validator = jsonschema::draft7::new(&schema).expect("schema compiles");
+    let validator = sarif_validator();
     let errors: Vec<String> = validator
         .iter_errors(&sarif)
         .map(|e| format!("{e} at {}", e.instance_path()))
@@ -203,6 +167,47 @@ fn scan_finds_every_planted_item_and_no_look_alike_in_table_json_and_sarif() {
         .collect();
     assert_eq!(got, want);
     assert_no_values(&s.corpus, &stdout(&o));
+}
+
+/// The SARIF 2.1.0 schema of the test fixtures, compiled.
+pub fn sarif_validator() -> jsonschema::Validator {
+    // The fixture keeps the log's own schema under `definitions/Root` (its
+    // top level holds only definitions), so validate against that.
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            workspace_root().join("tests/e2e/fixtures/sarif-schema-2.1.0.json"),
+        )
+        .expect("schema fixture"),
+    )
+    .expect("schema json");
+    assert!(schema["definitions"]["Root"].is_object());
+    schema["$ref"] = serde_json::json!("#/definitions/Root");
+    // The published schema's `language` patterns have a stray `]`
+    // (`^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$`), which the validator's
+    // meta-schema check rejects as a regex. Use the pattern their description
+    // means (a two-letter language, optionally with a region); nothing else
+    // of the schema is changed, and our SARIF sets no `language` anyway.
+    fn fix_language(v: &mut serde_json::Value) -> usize {
+        const BAD: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut n = 0;
+                for (k, child) in map.iter_mut() {
+                    if k == "pattern" && child == BAD {
+                        *child = serde_json::json!("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
+                        n += 1;
+                    } else {
+                        n += fix_language(child);
+                    }
+                }
+                n
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(fix_language).sum(),
+            _ => 0,
+        }
+    }
+    assert!(fix_language(&mut schema) >= 1);
+    jsonschema::draft7::new(&schema).expect("schema compiles")
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod aws;
 mod cli;
 mod daemon;
 mod dlp;
+#[cfg(feature = "aws")]
+mod dlp_s3;
 mod drift;
 mod export;
 mod github;

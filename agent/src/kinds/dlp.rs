@@ -1,8 +1,9 @@
 //! `[[collectors.dlp]]`: data leakage scan (A.8.12) of file trees and git
-//! histories on this host, with the `evident-dlp` engine.
+//! histories on this host, and of S3 objects (`[[collectors.dlp.s3]]`,
+//! opt-in, see [`super::dlp_s3`]), with the `evident-dlp` engine.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use evident_dlp::{
@@ -16,9 +17,10 @@ use evident_policies::{Observation, Target, TargetKind};
 use crate::config::{problem_at, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
+use crate::kinds::dlp_s3::S3Source;
 
 crate::collector_instance! {
-    /// `[[collectors.dlp]]`: secrets and personal data in file trees and git histories.
+    /// `[[collectors.dlp]]`: secrets and personal data in file trees, git histories and S3 objects.
     pub struct DlpInstance {
         /// File trees to scan (absolute paths).
         #[serde(default)]
@@ -26,6 +28,9 @@ crate::collector_instance! {
         /// Git repositories whose whole history (every blob reachable from any ref) is scanned.
         #[serde(default)]
         pub git_repos: Vec<PathBuf>,
+        /// S3 buckets of an AWS account (`[[collectors.dlp.s3]]`; opt-in, needs the `aws` feature).
+        #[serde(default)]
+        pub s3: Vec<S3Source>,
         /// File holding the fingerprint key (at least 16 bytes; share it across the
         /// organisation's installations so baselines match). Required.
         pub fingerprint_key_file: PathBuf,
@@ -67,6 +72,8 @@ pub struct DlpSettings {
     pub paths: Vec<PathBuf>,
     /// Git repositories.
     pub git_repos: Vec<PathBuf>,
+    /// S3 buckets.
+    pub s3: Vec<S3Source>,
     /// Key file.
     pub fingerprint_key_file: PathBuf,
     /// Rules.
@@ -123,13 +130,16 @@ impl Prepared {
 }
 
 /// The observation's record of one location's report.
-pub fn scope_of(kind: ScopeKind, location: &Path, r: &ScanReport) -> DlpScope {
+pub fn scope_of(kind: ScopeKind, location: &str, r: &ScanReport) -> DlpScope {
     DlpScope {
         kind,
-        location: location.display().to_string(),
+        location: location.to_string(),
         scanned: r.stats.scanned,
         bytes: r.stats.bytes,
-        skipped: r.stats.skipped_binary + r.stats.skipped_size + r.stats.skipped_archive,
+        skipped: r.stats.skipped_binary
+            + r.stats.skipped_size
+            + r.stats.skipped_archive
+            + r.stats.skipped_excluded,
         allowlisted: r.stats.allowlisted,
         baselined: r.stats.baselined,
         new_by_rule: r.counts_by_rule(),
@@ -162,6 +172,7 @@ impl DlpInstance {
         DlpSettings {
             paths: self.paths.clone(),
             git_repos: self.git_repos.clone(),
+            s3: self.s3.clone(),
             fingerprint_key_file: self.fingerprint_key_file.clone(),
             rules: RuleSelection {
                 rules_file: self.rules_file.clone(),
@@ -193,11 +204,30 @@ pub fn collect_blocking(
     let mut scopes = Vec::new();
     for p in &s.paths {
         let r = scan.run(std::slice::from_ref(p), &[], None);
-        scopes.push(scope_of(ScopeKind::Files, p, &r));
+        scopes.push(scope_of(ScopeKind::Files, &p.display().to_string(), &r));
     }
     for p in &s.git_repos {
         let r = scan.run(&[], std::slice::from_ref(p), None);
-        scopes.push(scope_of(ScopeKind::GitHistory, p, &r));
+        scopes.push(scope_of(
+            ScopeKind::GitHistory,
+            &p.display().to_string(),
+            &r,
+        ));
+    }
+    #[cfg(feature = "aws")]
+    for (url, r) in crate::kinds::dlp_s3::scan_sources(&s.s3, &prepared, &s.options) {
+        scopes.push(scope_of(ScopeKind::S3, &url, &r));
+    }
+    // Fail closed: a configured location that could not be scanned at all
+    // (a build without the `aws` feature) is an error, never left out.
+    #[cfg(not(feature = "aws"))]
+    for url in s.s3.iter().flat_map(S3Source::urls) {
+        let mut r = ScanReport::default();
+        r.errors.push(evident_dlp::ScanError {
+            path: url.clone(),
+            message: "S3 scanning needs evident built with the `aws` feature".into(),
+        });
+        scopes.push(scope_of(ScopeKind::S3, &url, &r));
     }
     let data = DlpObservation {
         rules: prepared.scanner.rules().map(|r| r.id.clone()).collect(),
@@ -227,8 +257,13 @@ impl Kind for DlpInstance {
 
     fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
         let mut bad = |msg: String| problems.push(problem_at(text, Some(span.clone()), &msg));
-        if self.paths.is_empty() && self.git_repos.is_empty() {
-            bad("a dlp collector needs at least one of `paths` or `git_repos`".into());
+        if self.paths.is_empty() && self.git_repos.is_empty() && self.s3.is_empty() {
+            bad("a dlp collector needs at least one of `paths`, `git_repos` or `s3`".into());
+        }
+        for (i, src) in self.s3.iter().enumerate() {
+            for p in src.problems() {
+                bad(format!("s3[{i}]: {p}"));
+            }
         }
         for p in self
             .paths

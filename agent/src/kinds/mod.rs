@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod backup;
 pub mod dlp;
+pub mod dlp_s3;
 pub mod github;
 pub mod host;
 pub mod webfilter;

@@ -99,7 +99,7 @@ fn kind_of_status(status: u16) -> Option<AwsErrorKind> {
 }
 
 /// The error and its sources, `: `-separated.
-fn source_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn source_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {
@@ -111,7 +111,7 @@ fn source_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// Keep reasons short: an HTML error page must not flood the evidence.
-fn truncate(mut s: String) -> String {
+pub(crate) fn truncate(mut s: String) -> String {
     const MAX: usize = 400;
     if s.len() > MAX {
         let mut cut = MAX;

@@ -9,6 +9,10 @@
 //! ([`evident_policies::aws::Reading::Error`]) and the checks report `error`.
 //! Every API action the collector calls is listed in [`actions::ACTIONS`],
 //! which a test keeps equal to `deploy/aws/evident-read-only-policy.json`.
+//!
+//! [`objects`] lists and streams S3 objects through the same connection
+//! settings, and [`s3_dlp`] feeds them to the `evident-dlp` scanner (opt-in:
+//! the `s3` locations of a `[[collectors.dlp]]` instance, `evident scan s3://…`).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -43,7 +47,9 @@ mod iam;
 mod macie;
 mod rds;
 mod network;
+pub mod objects;
 mod s3;
+pub mod s3_dlp;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;

@@ -333,10 +333,93 @@ impl Scanner {
         }
     }
 
+    /// A scan of content that arrives in pieces (an object streamed over
+    /// the network): push the pieces in order, then [`StreamScan::finish`].
+    /// Memory is bounded by [`STREAM_CHUNK`] plus [`OVERLAP`] plus one piece.
+    pub fn stream(&self) -> StreamScan<'_> {
+        StreamScan {
+            scanner: self,
+            buf: Vec::new(),
+            hits: Vec::new(),
+            line: 1,
+            total: 0,
+            binary: None,
+        }
+    }
+
     /// Class and severity of a rule (by index).
     pub fn class_of(&self, i: usize) -> (Class, RuleSeverity) {
         let r = &self.rules[i].rule;
         (r.class, r.severity)
+    }
+}
+
+/// Bytes a [`StreamScan`] scans at once (smaller than [`CHUNK`]: several
+/// streams are open at the same time).
+pub const STREAM_CHUNK: usize = 1 << 20;
+
+/// A scan of content pushed in pieces (see [`Scanner::stream`]).
+#[derive(Debug)]
+pub struct StreamScan<'a> {
+    scanner: &'a Scanner,
+    buf: Vec<u8>,
+    hits: Vec<Hit>,
+    line: u64,
+    total: u64,
+    /// Decided once [`BINARY_PROBE`] bytes (or the end) are seen.
+    binary: Option<bool>,
+}
+
+impl StreamScan<'_> {
+    /// Add the next piece. Returns false once the content is known to be
+    /// binary: the caller can stop reading (nothing more is scanned).
+    pub fn push(&mut self, mut piece: &[u8]) -> bool {
+        if self.binary == Some(true) {
+            return false;
+        }
+        self.total += piece.len() as u64;
+        while !piece.is_empty() {
+            let room = (STREAM_CHUNK + OVERLAP).saturating_sub(self.buf.len());
+            let take = room.min(piece.len());
+            self.buf.extend_from_slice(&piece[..take]);
+            piece = &piece[take..];
+            if self.binary.is_none() && self.buf.len() >= BINARY_PROBE {
+                let b = Scanner::is_binary(&self.buf);
+                self.binary = Some(b);
+                if b {
+                    self.buf = Vec::new();
+                    return false;
+                }
+            }
+            if self.buf.len() >= STREAM_CHUNK + OVERLAP {
+                let limit = self.buf.len() - OVERLAP;
+                self.scanner
+                    .scan_slice(&self.buf, limit, self.line, &mut self.hits);
+                self.line += memchr::memchr_iter(b'\n', &self.buf[..limit]).count() as u64;
+                self.buf.drain(..limit);
+            }
+        }
+        true
+    }
+
+    /// Bytes pushed so far.
+    pub fn bytes(&self) -> u64 {
+        self.total
+    }
+
+    /// Scan what is left: `None` when the content is binary, else the hits.
+    pub fn finish(mut self) -> Option<Vec<Hit>> {
+        let binary = match self.binary {
+            Some(b) => b,
+            None => Scanner::is_binary(&self.buf),
+        };
+        if binary {
+            return None;
+        }
+        let len = self.buf.len();
+        self.scanner
+            .scan_slice(&self.buf, len, self.line, &mut self.hits);
+        Some(self.hits)
     }
 }
 

@@ -1,5 +1,6 @@
 //! evident's data leakage scanner (ISO/IEC 27001:2022 A.8.12): finds secrets
-//! and personal data in file trees and git history.
+//! and personal data in file trees, git history and objects read by the
+//! caller (S3 objects, through the AWS collector: see [`ObjectScan`]).
 //!
 //! Rules are data ([`rules`]): embedded defaults, extended by a user file.
 //! The [`engine`] compiles them once; each buffer gets one Aho-Corasick
@@ -20,10 +21,10 @@ pub mod suppress;
 pub mod testcorpus;
 pub mod validate;
 
-pub use engine::Scanner;
+pub use engine::{Scanner, StreamScan};
 pub use fingerprint::Fingerprinter;
 pub use rules::{Class, Rule, RuleSelection, RuleSeverity};
-pub use scan::{Finding, Scan, ScanError, ScanOptions, ScanReport, ScanStats};
+pub use scan::{Finding, ObjectScan, Scan, ScanError, ScanOptions, ScanReport, ScanStats, Skip};
 pub use suppress::{Allowlist, Baseline};
 
 /// Errors of the scanner's set-up (scan-time problems are [`ScanError`]s).

@@ -92,13 +92,28 @@ fn level(s: RuleSeverity) -> &'static str {
 
 /// A URI for a path under a root: `file:///…` when absolute, else a
 /// relative reference (percent-encoding what URIs forbid).
+/// A root with a scheme (`s3://bucket`) is kept as it is and the path (an
+/// object key) appended after a `/`.
 fn uri(root: &str, path: &str) -> String {
-    let full = std::path::Path::new(root).join(path);
-    let full = full.to_string_lossy();
-    let mut out = String::with_capacity(full.len() + 8);
-    if full.starts_with('/') {
-        out.push_str("file://");
-    }
+    let (mut out, full) = match root.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            let mut out = String::with_capacity(root.len() + path.len() + 8);
+            out.push_str(root.trim_end_matches('/'));
+            out.push('/');
+            (out, path.to_string())
+        }
+        _ => {
+            let full = std::path::Path::new(root).join(path);
+            let full = full.to_string_lossy().into_owned();
+            let mut out = String::with_capacity(full.len() + 8);
+            if full.starts_with('/') {
+                out.push_str("file://");
+            }
+            (out, full)
+        }
+    };
     for b in full.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {

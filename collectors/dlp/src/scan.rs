@@ -97,6 +97,9 @@ pub struct ScanStats {
     pub skipped_size: u64,
     /// Skipped as archives.
     pub skipped_archive: u64,
+    /// Skipped because the configuration excludes them (object key suffixes).
+    #[serde(default)]
+    pub skipped_excluded: u64,
     /// Findings suppressed by the allowlist.
     pub allowlisted: u64,
     /// Findings suppressed by the baseline.
@@ -129,7 +132,7 @@ impl ScanReport {
 /// Progress callback: bytes just scanned.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Acc {
     findings: Vec<Finding>,
     errors: Vec<ScanError>,
@@ -137,6 +140,7 @@ struct Acc {
     skipped_binary: u64,
     skipped_size: u64,
     skipped_archive: u64,
+    skipped_excluded: u64,
 }
 
 /// A scan session: a compiled scanner with its suppressions.
@@ -214,6 +218,11 @@ impl Scan<'_> {
             }
         }
         let acc = acc.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.report(acc, bytes.load(Ordering::Relaxed))
+    }
+
+    /// Apply the allowlist and baseline and sort: the report of a scan.
+    fn report(&self, acc: Acc, bytes: u64) -> ScanReport {
         let accepted: HashSet<(&str, &str)> = self
             .baseline
             .findings
@@ -222,10 +231,11 @@ impl Scan<'_> {
             .collect();
         let mut stats = ScanStats {
             scanned: acc.scanned,
-            bytes: bytes.load(Ordering::Relaxed),
+            bytes,
             skipped_binary: acc.skipped_binary,
             skipped_size: acc.skipped_size,
             skipped_archive: acc.skipped_archive,
+            skipped_excluded: acc.skipped_excluded,
             ..Default::default()
         };
         let mut findings = Vec::new();
@@ -473,6 +483,110 @@ impl Scan<'_> {
             Ok(Err(e)) => Err(git_err(repo, &e.to_string())),
             Err(_) => Err(git_err(repo, "writer thread panicked")),
         }
+    }
+}
+
+/// Why an object was not scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Skip {
+    /// Its first bytes hold a NUL.
+    Binary,
+    /// Larger than [`ScanOptions::max_file_size`].
+    Size,
+    /// An archive name, and archives are not scanned.
+    Archive,
+    /// Excluded by the configuration (e.g. a key suffix).
+    Excluded,
+}
+
+/// Objects of a store the caller reads (S3 objects, say), scanned one by
+/// one under one root such as `s3://bucket`: findings are located by the
+/// object's key and line. Shared by concurrent readers; [`ObjectScan::finish`]
+/// applies the allowlist and baseline as [`Scan::run`] does.
+#[derive(Debug)]
+pub struct ObjectScan<'s, 'a> {
+    scan: &'s Scan<'a>,
+    root: String,
+    acc: Mutex<Acc>,
+    bytes: AtomicU64,
+}
+
+impl<'a> Scan<'a> {
+    /// Start scanning objects under `root` (e.g. `s3://bucket`).
+    pub fn objects(&self, root: &str) -> ObjectScan<'_, 'a> {
+        ObjectScan {
+            scan: self,
+            root: root.to_string(),
+            acc: Mutex::new(Acc::default()),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ObjectScan<'_, '_> {
+    /// Whether an object is skipped by the options, judged by its key and
+    /// (when known) size, before it is read: archives unless
+    /// [`ScanOptions::include_archives`], then the size limit.
+    pub fn skip_of(&self, key: &str, size: Option<u64>) -> Option<Skip> {
+        if !self.scan.options.include_archives && is_archive(Path::new(key)) {
+            return Some(Skip::Archive);
+        }
+        match size {
+            Some(n) if n > self.scan.options.max_file_size => Some(Skip::Size),
+            _ => None,
+        }
+    }
+
+    /// The size limit of one object, bytes.
+    pub fn max_size(&self) -> u64 {
+        self.scan.options.max_file_size
+    }
+
+    /// Count an object that was not scanned.
+    pub fn skipped(&self, why: Skip) {
+        let mut a = lock(&self.acc);
+        match why {
+            Skip::Binary => a.skipped_binary += 1,
+            Skip::Size => a.skipped_size += 1,
+            Skip::Archive => a.skipped_archive += 1,
+            Skip::Excluded => a.skipped_excluded += 1,
+        }
+    }
+
+    /// A stream scan for one object's bytes.
+    pub fn stream(&self) -> crate::engine::StreamScan<'_> {
+        self.scan.scanner.stream()
+    }
+
+    /// Record the outcome of one object read in full.
+    pub fn record(&self, key: &str, stream: crate::engine::StreamScan<'_>) {
+        let n = stream.bytes();
+        match stream.finish() {
+            None => self.skipped(Skip::Binary),
+            Some(hits) => {
+                self.bytes.fetch_add(n, Ordering::Relaxed);
+                let findings = self.scan.to_findings(hits, &self.root, key, None);
+                let mut a = lock(&self.acc);
+                a.scanned += 1;
+                a.findings.extend(findings);
+            }
+        }
+    }
+
+    /// Record something that could not be scanned (an object, or the whole
+    /// listing): the report is then incomplete.
+    pub fn error(&self, path: &str, message: &str) {
+        lock(&self.acc).errors.push(ScanError {
+            path: path.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    /// The report: findings after suppression, counters and errors.
+    pub fn finish(self) -> ScanReport {
+        let acc = self.acc.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.scan.report(acc, self.bytes.load(Ordering::Relaxed))
     }
 }
 

@@ -297,3 +297,118 @@ fn allowlist_and_baseline_suppress() {
         path: String::new(),
     };
 }
+
+/// Content pushed in pieces of any size is scanned as when it is whole:
+/// the same hits (rule, line, fingerprint), also across the stream's chunk
+/// boundary; binary content is refused early.
+#[test]
+fn stream_scan_finds_what_a_whole_buffer_scan_finds_in_any_piece_size() {
+    let sc = scanner();
+    let corpus = testcorpus::generate(5);
+    let mut data = Vec::new();
+    for (_, content) in &corpus.files {
+        data.extend_from_slice(content.as_bytes());
+        data.push(b'\n');
+    }
+    // Push it past a stream chunk, with a token right at the boundary.
+    let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
+    while data.len() < engine::STREAM_CHUNK - 10 {
+        data.extend_from_slice(b"filler line of ordinary prose\n");
+    }
+    data.extend_from_slice(format!("{token}\n").as_bytes());
+    data.extend(std::iter::repeat_n(b'y', engine::OVERLAP * 3));
+    let whole = sc.scan_bytes(&data);
+    assert!(whole.len() > 10, "{}", whole.len());
+    assert!(whole.iter().any(|h| sc.rule(h.rule).id == "github-token"));
+    for piece in [1usize, 7, 4096, 65_537, 3 << 20] {
+        let mut s = sc.stream();
+        for p in data.chunks(piece) {
+            assert!(s.push(p));
+        }
+        assert_eq!(s.bytes(), data.len() as u64);
+        assert_eq!(s.finish().unwrap(), whole, "piece size {piece}");
+    }
+    // Binary: a NUL in the first bytes stops the stream.
+    let mut s = sc.stream();
+    let bin = [b"\0\x01".as_slice(), token.as_bytes(), &[b'a'; 9000]].concat();
+    assert!(!s.push(&bin));
+    assert!(s.finish().is_none());
+    let mut s = sc.stream();
+    assert!(s.push(b"\0 short"));
+    assert!(s.finish().is_none());
+}
+
+/// Objects are located by root and key, skipped by name and size as files
+/// are, and suppressed by the allowlist and baseline.
+#[test]
+fn object_scan_records_keys_skips_and_suppression() {
+    let sc = scanner();
+    let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";
+    let stripe = "sk_live_Zr8Kd2Lq9Vx4Pm7Tn3WbQe5Y";
+    let mk = |baseline: Baseline| Scan {
+        scanner: &sc,
+        options: ScanOptions {
+            max_file_size: 100,
+            ..Default::default()
+        },
+        allowlist: Allowlist::new(
+            &AllowlistFile {
+                paths: vec!["fixtures/**".into()],
+                rules: vec![],
+                fingerprints: vec![],
+            },
+            "test",
+        )
+        .unwrap(),
+        baseline,
+    };
+    let run = |s: &Scan<'_>| {
+        let o = s.objects("s3://bucket");
+        assert_eq!(o.skip_of("a/b.zip", Some(10)), Some(Skip::Archive));
+        assert_eq!(o.skip_of("a/b.txt", Some(101)), Some(Skip::Size));
+        assert_eq!(o.skip_of("a/b.txt", Some(100)), None);
+        for (key, body) in [
+            ("env/prod.txt", format!("x\nt={token}\n")),
+            ("fixtures/t.txt", format!("{token}\n")),
+            ("pay/keys.py", format!("KEY = \"{stripe}\"\n")),
+        ] {
+            let mut st = o.stream();
+            st.push(body.as_bytes());
+            o.record(key, st);
+        }
+        o.skipped(Skip::Excluded);
+        o.error(
+            "s3://bucket/locked.txt",
+            "s3:GetObject failed: AccessDenied",
+        );
+        o.finish()
+    };
+    let r = run(&mk(Baseline::default()));
+    let got: Vec<(&str, &str, &str, u64)> = r
+        .findings
+        .iter()
+        .map(|f| (f.root.as_str(), f.path.as_str(), f.rule_id.as_str(), f.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("s3://bucket", "env/prod.txt", "github-token", 2),
+            ("s3://bucket", "pay/keys.py", "stripe-secret-key", 1)
+        ]
+    );
+    assert_eq!((r.stats.scanned, r.stats.allowlisted), (3, 1));
+    assert_eq!(r.stats.skipped_excluded, 1);
+    assert_eq!(r.errors.len(), 1);
+    let sarif = crate::sarif::to_sarif(&r, &sc, "0");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+            ["uri"],
+        "s3://bucket/env/prod.txt"
+    );
+    assert!(!sarif.to_string().contains(token));
+    // The baseline accepts the stripe key wherever it is.
+    let b = Baseline::from_findings(&r.findings[1..]);
+    let r = run(&mk(b));
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.stats.baselined, 1);
+}

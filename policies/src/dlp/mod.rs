@@ -1,7 +1,7 @@
 //! Data leakage prevention (A.8.12): the `dlp.scan` observation and its check.
 //!
-//! The `dlp` collector scans file trees and git histories for secrets and
-//! personal data. Its observation carries, per scanned location, the
+//! The `dlp` collector scans file trees, git histories and S3 objects for
+//! secrets and personal data. Its observation carries, per scanned location, the
 //! counters of the scan, the number of new findings per rule (findings not
 //! accepted by the baseline or the allowlist) and a bounded sample of them
 //! (rule, path, line, commit, redacted preview, keyed fingerprint: never a
@@ -30,6 +30,8 @@ pub enum ScopeKind {
     Files,
     /// Every blob reachable from the refs of a git repository.
     GitHistory,
+    /// The objects of an S3 bucket under a prefix (`s3://bucket/prefix`).
+    S3,
 }
 
 /// One new finding, without its value.
@@ -138,9 +140,10 @@ fn evaluate_scan(obs: &Observation) -> Vec<Finding> {
             let what = match s.kind {
                 ScopeKind::Files => format!("files under {}", s.location),
                 ScopeKind::GitHistory => format!("git history of {}", s.location),
+                ScopeKind::S3 => format!("objects in {}", s.location),
             };
             let resource = match s.kind {
-                ScopeKind::Files => s.location.clone(),
+                ScopeKind::Files | ScopeKind::S3 => s.location.clone(),
                 ScopeKind::GitHistory => format!("git:{}", s.location),
             };
             let counters = format!(
@@ -248,6 +251,32 @@ mod tests {
             "{}",
             r[1].3
         );
+    }
+
+    #[test]
+    fn s3_scopes_pass_fail_and_error_by_their_url() {
+        let mut d = base();
+        d.scopes = vec![scope(ScopeKind::S3); 3];
+        for (i, s) in d.scopes.iter_mut().enumerate() {
+            s.location = format!("s3://bucket-{i}/logs/");
+        }
+        d.scopes[1].new_by_rule.insert("aws-access-key".into(), 2);
+        d.scopes[2].error_count = 1;
+        d.scopes[2].errors = vec!["s3://bucket-2/logs/: not scanned in full".into()];
+        let r = run(&d);
+        assert_eq!(r[0].0, "s3://bucket-0/logs/");
+        assert_eq!((r[0].1, r[0].2), (Status::Pass, ReasonCode::DlpNothingNew));
+        assert_eq!((r[1].1, r[1].2), (Status::Fail, ReasonCode::DlpNewFindings));
+        assert!(
+            r[1].3.starts_with("objects in s3://bucket-1/logs/: 2 new"),
+            "{}",
+            r[1].3
+        );
+        assert_eq!(
+            (r[2].1, r[2].2),
+            (Status::Error, ReasonCode::DlpScanIncomplete)
+        );
+        assert!(r[2].3.contains("not scanned in full"), "{}", r[2].3);
     }
 
     #[test]

@@ -9,4 +9,5 @@ mod faults;
 mod moto;
 mod moto_backup;
 mod network;
+mod s3_dlp;
 pub(crate) mod stub;

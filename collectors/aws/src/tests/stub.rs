@@ -45,6 +45,13 @@ pub enum Reply {
     Http(u16, &'static str, String),
     /// Say nothing for this long, then close.
     Silence(Duration),
+    /// A 200 whose Content-Length promises `declared` bytes but whose body
+    /// is only `body`; then wait, and close (a stalled or cut transfer).
+    Partial {
+        body: String,
+        declared: usize,
+        wait: Duration,
+    },
 }
 
 /// Query-protocol success: `<{op}Response><{op}Result>{inner}</…>`.
@@ -158,6 +165,16 @@ fn serve(
         match reply {
             Reply::Silence(d) => {
                 std::thread::sleep(d);
+                return Ok(());
+            }
+            Reply::Partial {
+                body,
+                declared,
+                wait,
+            } => {
+                write!(out, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {declared}\r\nx-amz-request-id: 4442587FB7D0A2F9\r\n\r\n{body}")?;
+                out.flush()?;
+                std::thread::sleep(wait);
                 return Ok(());
             }
             Reply::Http(status, ctype, body) => {
