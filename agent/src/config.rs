@@ -613,7 +613,11 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
         }
     }
     for why in crate::publish::problems(cfg.timestamp.as_ref(), &cfg.publish) {
-        let table = if why.starts_with("timestamp") { "timestamp" } else { "publish" };
+        let table = if why.starts_with("timestamp") {
+            "timestamp"
+        } else {
+            "publish"
+        };
         let at = text
             .find(&format!("[{table}"))
             .map(|start| start..start + table.len() + 1);

@@ -249,6 +249,9 @@ pub fn scan_sources(
                     max_attempts: src.max_attempts,
                     call_timeout_seconds: src.call_timeout_seconds,
                     iam: Default::default(),
+                    backup: Default::default(),
+                    config_recorder: Default::default(),
+                    network: Default::default(),
                 };
                 let account = AccountSpec {
                     profile: src.profile.clone(),

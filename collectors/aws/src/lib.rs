@@ -45,9 +45,9 @@ mod error;
 mod guardduty;
 mod iam;
 mod macie;
-mod rds;
 mod network;
 pub mod objects;
+mod rds;
 mod s3;
 pub mod s3_dlp;
 #[cfg(test)]

@@ -296,6 +296,9 @@ fn stub_settings(url: &str) -> AwsSettings {
         max_attempts: 1,
         call_timeout_seconds: 1,
         iam: Default::default(),
+        backup: Default::default(),
+        config_recorder: Default::default(),
+        network: Default::default(),
     }
 }
 
