@@ -322,6 +322,7 @@ fn init_logging(cli: &Cli) {
 }
 
 fn main() -> ExitCode {
+    evident_evidence::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(&cli);
     match run(&cli) {

@@ -23,3 +23,25 @@ pub mod verify;
 
 #[cfg(test)]
 mod test_support;
+
+/// Make a closed standard output (`evident-verify … | head -1`) end the
+/// process quietly with status 141 (128 + SIGPIPE, what a shell reports for
+/// a program killed by it) instead of a panic and a backtrace. Output
+/// through `println!` panics on a closed pipe; this hook turns exactly that
+/// panic into an exit and leaves every other panic to the default hook. The
+/// status is never 0, so a verdict nobody could read is never a pass.
+pub fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}

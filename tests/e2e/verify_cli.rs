@@ -284,3 +284,37 @@ fn record_proof_verifies_and_fails_after_any_change() {
     let o = bin(&["record", d.join("missing.json").to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// `… | head -1`: a reader that goes away ends both verifiers quietly with
+/// status 141 (never 0: a verdict nobody read is no pass), without a panic.
+#[test]
+fn a_closed_stdout_ends_the_verifiers_with_141_and_no_panic() {
+    use crate::support::{assert_code, evident, example_config, Sandbox};
+    let sb = Sandbox::new();
+    assert_code(&sb.evident(&["collect"]), 0);
+    let ledger = sb.data().join("evidence.db");
+    let closed = || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        writer
+    };
+    let mut verify = evident();
+    verify
+        .arg("--config")
+        .arg(example_config())
+        .arg("--data-dir")
+        .arg(sb.data())
+        .arg("verify");
+    let mut auditor = evident_verify();
+    auditor.arg("ledger").arg(&ledger);
+    for mut cmd in [verify, auditor] {
+        let out = cmd
+            .stdout(closed())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{cmd:?}: {err}");
+        assert!(!err.contains("panicked"), "{cmd:?}: {err}");
+    }
+}

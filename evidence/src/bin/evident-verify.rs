@@ -145,6 +145,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
 }
 
 fn main() -> ExitCode {
+    evident_evidence::exit_quietly_on_closed_stdout();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
         Ok(Parsed::Run(a)) => a,
