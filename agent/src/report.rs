@@ -27,7 +27,16 @@ impl Table {
     pub fn write_text(&self, out: &mut impl Write, max_width: usize) -> std::io::Result<()> {
         let n = self.header.len();
         let cut = |s: &str| -> String {
-            let one_line = s.replace(['\n', '\r'], " ");
+            // One line, and no control character reaches the terminal (a
+            // file name with an escape sequence could clear or fake output).
+            let one_line: String = s
+                .chars()
+                .map(|c| match c {
+                    '\n' | '\r' | '\t' => ' ',
+                    c if c.is_control() => '\u{FFFD}',
+                    c => c,
+                })
+                .collect();
             if one_line.chars().count() > max_width {
                 let mut t: String = one_line.chars().take(max_width.saturating_sub(1)).collect();
                 t.push('…');
@@ -77,6 +86,7 @@ impl Table {
             s.replace('|', "\\|")
                 .replace("\r\n", "<br>")
                 .replace('\n', "<br>")
+                .replace(|c: char| c.is_control(), "\u{FFFD}")
         };
         let n = self.header.len();
         let line = |cells: &Vec<String>| {
@@ -140,6 +150,29 @@ mod tests {
             String::from_utf8(out).expect("utf8"),
             "| a | b |\n|---|---|\n| x\\|y | 1<br>2 |\n"
         );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let mut t = Table::new(&["path"]);
+        t.row(vec!["evil\u{1b}[2J\u{1b}[31mname\u{7}".into()]);
+        for markdown in [false, true] {
+            let mut out = Vec::new();
+            if markdown {
+                t.write_markdown(&mut out).expect("write");
+            } else {
+                t.write_text(&mut out, 80).expect("write");
+            }
+            let text = String::from_utf8(out).expect("utf8");
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("evil\u{FFFD}[2J\u{FFFD}[31mname\u{FFFD}"),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
