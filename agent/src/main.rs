@@ -248,7 +248,7 @@ enum Command {
     /// Scan files and git histories for secrets and personal data (A.8.12),
     /// ad hoc: nothing is recorded. Exit 3 when something is found, 1 when
     /// part of the scan failed.
-    Scan(scan::ScanArgs),
+    Scan(Box<scan::ScanArgs>),
     /// Manage the agent's signing key.
     Key {
         #[command(subcommand)]

@@ -346,6 +346,6 @@ async fn restore_jobs(
             });
         }
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    out.sort_by_key(|j| std::cmp::Reverse(j.created_at));
     Reading::Ok(out)
 }

@@ -181,10 +181,8 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 
 fn scrub_value(v: &mut serde_json::Value, secrets: &[&str]) {
     match v {
-        serde_json::Value::String(s) => {
-            if secrets.iter().any(|x| x.len() >= 8 && s.contains(*x)) {
-                *s = scrub(s, secrets);
-            }
+        serde_json::Value::String(s) if secrets.iter().any(|x| x.len() >= 8 && s.contains(*x)) => {
+            *s = scrub(s, secrets);
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub_value(i, secrets)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub_value(i, secrets)),

@@ -244,12 +244,12 @@ mod tests {
         }))
     }
 
-    fn data(
-        regions: Vec<(
-            Reading<Option<MacieSession>>,
-            Option<Reading<AutomatedDiscovery>>,
-        )>,
-    ) -> MacieObservation {
+    type RegionReadings = (
+        Reading<Option<MacieSession>>,
+        Option<Reading<AutomatedDiscovery>>,
+    );
+
+    fn data(regions: Vec<RegionReadings>) -> MacieObservation {
         MacieObservation {
             account_id: "111122223333".into(),
             partition: "aws".into(),
