@@ -382,7 +382,7 @@ const MAX_JITTER_SECONDS: u64 = 86_400;
 const MAX_RETRIES: u32 = 20;
 
 /// `true` when a URL carries `user:password@` in its authority.
-fn url_has_credentials(url: &str) -> bool {
+pub fn url_has_credentials(url: &str) -> bool {
     url.split_once("://")
         .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
         .is_some_and(|authority| authority.contains('@'))
@@ -1057,6 +1057,13 @@ mod tests {
             !problems.iter().any(|p| p.message.contains("pw@")),
             "{problems:#?}"
         );
+        let sink = "[[publish.sink]]\ntype = \"http\"\nname = \"w\"\nurl = \"https://u:secret@witness.example/cp\"\n";
+        let problems = parse(sink).expect_err("credentials in a sink url");
+        assert!(
+            problems[0].message.contains("holds credentials"),
+            "{problems:#?}"
+        );
+        assert!(!problems[0].message.contains("secret@"), "{problems:#?}");
     }
 
     #[test]

@@ -180,6 +180,14 @@ pub fn problems(ts: Option<&TimestampConfig>, publish: &PublishConfig) -> Vec<St
                     "publish.sink {name:?}: url must start with http:// or https://"
                 ));
             }
+            if h.url
+                .as_deref()
+                .is_some_and(crate::config::url_has_credentials)
+            {
+                out.push(format!(
+                    "publish.sink {name:?}: the url holds credentials; use url_file, url_env or bearer_token_file"
+                ));
+            }
             if h.timeout_seconds == 0 {
                 out.push(format!(
                     "publish.sink {name:?}: timeout_seconds must be at least 1"
