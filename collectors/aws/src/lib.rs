@@ -518,6 +518,11 @@ async fn collect_account(
     ]
 }
 
+/// One value per covered region.
+fn per_region<T>(regions: &[String], f: impl Fn(String) -> T) -> Vec<T> {
+    regions.iter().cloned().map(f).collect()
+}
+
 /// Observations of an account that could not be reached: every part is the error.
 fn all_failed(
     label: &str,
@@ -561,87 +566,63 @@ fn all_failed(
         account_id: label.to_string(),
         partition: partition.clone(),
         settings: settings.network.clone(),
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| net_policy::RegionNetwork {
-                region: r.clone(),
-                vpcs: Reading::Error(e.clone()),
-                security_groups: Reading::Error(e.clone()),
-                flow_logs: Reading::Error(e.clone()),
-                dns_firewall: Reading::Error(e.clone()),
-                network_firewalls: Reading::Error(e.clone()),
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| net_policy::RegionNetwork {
+            region,
+            vpcs: Reading::Error(e.clone()),
+            security_groups: Reading::Error(e.clone()),
+            flow_logs: Reading::Error(e.clone()),
+            dns_firewall: Reading::Error(e.clone()),
+            network_firewalls: Reading::Error(e.clone()),
+        }),
     };
     let gd = gd_policy::GuardDutyObservation {
         account_id: label.to_string(),
         partition: partition.clone(),
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| gd_policy::RegionDetectors {
-                region: r.clone(),
-                detectors: Reading::Error(e.clone()),
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| gd_policy::RegionDetectors {
+            region,
+            detectors: Reading::Error(e.clone()),
+        }),
     };
     let bk = backup_policy::BackupObservation {
         account_id: label.to_string(),
         partition: partition.clone(),
         settings: settings.backup.clone(),
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| backup_policy::RegionBackup {
-                region: r.clone(),
-                plans: Reading::Error(e.clone()),
-                vaults: Reading::Error(e.clone()),
-                restore_testing_plans: Reading::Error(e.clone()),
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| backup_policy::RegionBackup {
+            region,
+            plans: Reading::Error(e.clone()),
+            vaults: Reading::Error(e.clone()),
+            restore_testing_plans: Reading::Error(e.clone()),
+        }),
     };
     let rds = rds_policy::RdsObservation {
         account_id: label.to_string(),
         partition: partition.clone(),
         min_retention_days: settings.backup.rds_min_retention_days,
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| rds_policy::RegionRds {
-                region: r.clone(),
-                instances: Reading::Error(e.clone()),
-                clusters: Reading::Error(e.clone()),
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| rds_policy::RegionRds {
+            region,
+            instances: Reading::Error(e.clone()),
+            clusters: Reading::Error(e.clone()),
+        }),
     };
     let macie = macie_policy::MacieObservation {
         account_id: label.to_string(),
         partition: partition.clone(),
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| macie_policy::RegionMacie {
-                region: r.clone(),
-                session: Reading::Error(e.clone()),
-                automated_discovery: None,
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| macie_policy::RegionMacie {
+            region,
+            session: Reading::Error(e.clone()),
+            automated_discovery: None,
+        }),
     };
     let cfg = config_policy::ConfigObservation {
         account_id: label.to_string(),
         partition,
         settings: settings.config_recorder.clone(),
-        regions: settings
-            .regions
-            .iter()
-            .map(|r| config_policy::RegionConfig {
-                region: r.clone(),
-                recorders: Reading::Error(e.clone()),
-                statuses: Reading::Error(e.clone()),
-                delivery_channels: Reading::Error(e.clone()),
-            })
-            .collect(),
+        regions: per_region(&settings.regions, |region| config_policy::RegionConfig {
+            region,
+            recorders: Reading::Error(e.clone()),
+            statuses: Reading::Error(e.clone()),
+            delivery_channels: Reading::Error(e.clone()),
+        }),
     };
     vec![
         Observation::new(iam_policy::SOURCE, target.clone(), now, &iam),
