@@ -99,9 +99,9 @@ impl WebhookConfig {
                 .map_err(|_| format!("environment variable {var} is not set"));
         }
         if let Some(path) = &self.url_file {
-            return std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))
-                .map(|s| s.lines().next().unwrap_or("").trim().to_string());
+            // The url may embed a secret: refused when other users can read it.
+            return evident_evidence::secret_file::read_secret_line(path)
+                .map_err(|e| e.to_string());
         }
         Err("no url configured".into())
     }

@@ -453,10 +453,10 @@ pub fn payload(p: &PendingCheckpoint) -> serde_json::Value {
     })
 }
 
+/// The first line of a url or bearer-token file, refused when other users
+/// can read it (see [`evident_evidence::secret_file`]).
 fn first_line(path: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))
-        .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+    evident_evidence::secret_file::read_secret_line(path).map_err(|e| e.to_string())
 }
 
 async fn post_checkpoint(

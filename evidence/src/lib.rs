@@ -16,6 +16,7 @@ pub mod proof;
 pub mod published;
 pub mod record;
 pub mod rotation;
+pub mod secret_file;
 pub mod signing;
 pub mod since;
 pub mod timestamp;

@@ -20,7 +20,7 @@ pub fn setup() -> Setup {
     corpus
         .write(&sb.dir.path().join("corpus"))
         .expect("write corpus");
-    let key = sb.write("fp.key", "0123456789abcdef0123456789abcdef-e2e-test-key\n");
+    let key = sb.write_secret("fp.key", "0123456789abcdef0123456789abcdef-e2e-test-key\n");
     Setup { sb, corpus, key }
 }
 

@@ -49,7 +49,7 @@ fn collect_records_restore_test_and_webfilter_findings() {
     let tree = sb.write("tree/docs/canary.txt", "canary\n");
     sb.write("tree/docs/a.txt", "alpha\n");
     let repo = sb.dir.path().join("repo");
-    let pw = sb.write("restic.pass", "e2e password\n");
+    let pw = sb.write_secret("restic.pass", "e2e password\n");
     let base = || {
         let mut c = Command::new(&restic);
         c.arg("-r")

@@ -81,7 +81,7 @@ fn config(sb: &Sandbox, name: &str, published: &Path, url: &str) -> PathBuf {
     sb.write("root/etc/ssh/sshd_config", "PasswordAuthentication no\n");
     sb.write("root/usr/sbin/sshd", "");
     sb.write("root/etc/hostname", "pub-host\n");
-    let token = sb.write("witness.token", "s3cret-witness-token\n");
+    let token = sb.write_secret("witness.token", "s3cret-witness-token\n");
     sb.write(
         name,
         &format!(

@@ -116,4 +116,13 @@ impl Sandbox {
         std::fs::write(&p, content).expect("write");
         p
     }
+
+    /// Write a secret file (token, password, key) with mode 0600, as evident
+    /// requires of them.
+    pub fn write_secret(&self, rel: &str, content: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.write(rel, content);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        p
+    }
 }

@@ -99,7 +99,15 @@ pub struct Prepared {
 impl DlpSettings {
     /// Load rules, key, allowlist and baseline.
     pub fn prepare(&self) -> Result<Prepared, evident_dlp::DlpError> {
-        let fp = Fingerprinter::from_file(&self.fingerprint_key_file)?;
+        // The key is a secret: refused when other users can read it.
+        let key = evident_evidence::secret_file::read_secret_file(&self.fingerprint_key_file)
+            .map_err(|e| evident_dlp::DlpError::Key(e.to_string()))?;
+        let fp = Fingerprinter::new(key.trim_ascii()).map_err(|e| match e {
+            evident_dlp::DlpError::Key(m) => {
+                evident_dlp::DlpError::Key(format!("{}: {m}", self.fingerprint_key_file.display()))
+            }
+            other => other,
+        })?;
         let scanner = Scanner::new(self.rules.load()?, fp)?;
         let allowlist = match &self.allowlist_file {
             Some(p) => Allowlist::load(p)?,

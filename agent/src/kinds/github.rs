@@ -213,31 +213,22 @@ mod imp {
             return Ok(Credentials::Token(Secret::new(t)));
         }
         if let Some(path) = &i.token_file {
-            let t = std::fs::read_to_string(path).map_err(|e| {
-                fail(format!(
-                    "GitHub token file {}: {}",
-                    path.display(),
-                    e.kind()
-                ))
-            })?;
-            let t = t.lines().next().unwrap_or_default().trim();
-            if t.is_empty() {
-                return Err(fail(format!(
-                    "GitHub token file {} is empty",
-                    path.display()
-                )));
-            }
+            let t = evident_evidence::secret_file::read_secret_line(path)
+                .map_err(|e| fail(format!("GitHub token file {e}")))?;
             return Ok(Credentials::Token(Secret::new(t)));
         }
         match (i.app_id, &i.app_private_key_file, i.app_installation_id) {
             (Some(app_id), Some(path), Some(installation_id)) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    fail(format!(
-                        "GitHub App private key {}: {}",
-                        path.display(),
-                        e.kind()
-                    ))
-                })?;
+                let pem = evident_evidence::secret_file::read_secret_file(path)
+                    .map_err(|e| fail(format!("GitHub App private key {e}")))
+                    .and_then(|b| {
+                        String::from_utf8(b).map_err(|_| {
+                            fail(format!(
+                                "GitHub App private key {} is not UTF-8 text",
+                                path.display()
+                            ))
+                        })
+                    })?;
                 Ok(Credentials::App {
                     app_id,
                     private_key_pem: Secret::new(pem),

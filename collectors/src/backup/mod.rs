@@ -350,13 +350,20 @@ fn test_set(
 /// The set's password, from its file (first line) or environment variable.
 fn read_secret(set: &BackupSet) -> Result<Option<String>, ProbeError> {
     if let Some(path) = &set.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        // The whole first line, untrimmed: a restic password may end in spaces.
+        let bytes = evident_evidence::secret_file::read_secret_file(path).map_err(|e| {
+            let kind = if e.is_permission_denied() {
                 ProbeErrorKind::PermissionDenied
             } else {
                 ProbeErrorKind::Unreadable
             };
-            ProbeError::new(kind, format!("password file {}: {e}", path.display()))
+            ProbeError::new(kind, format!("password file {e}"))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ProbeError::new(
+                ProbeErrorKind::Unreadable,
+                format!("password file {} is not UTF-8 text", path.display()),
+            )
         })?;
         return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
     }

@@ -121,7 +121,7 @@ fn restic_repo(time: Option<&str>) -> Restic {
     let (root, canary, hash) = make_tree(dir.path());
     let repo = dir.path().join("repo");
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "correct horse battery staple\n").unwrap();
+    write_secret(&pw, "correct horse battery staple\n");
     let base = |args: &[&str]| {
         let mut c = Command::new(&bin);
         c.arg("-r")
@@ -277,7 +277,7 @@ fn restic_wrong_password_hash_mismatch_and_missing_canary_fail() {
     let r = restic_repo(None);
     let parent = tempfile::tempdir().unwrap();
     let wrong = r.dir.path().join("wrong");
-    std::fs::write(&wrong, "not the password\n").unwrap();
+    write_secret(&wrong, "not the password\n");
     let (_, f) = run_sets(
         vec![set(Backend::Restic, &r.repo, &wrong, (&r.canary, &r.hash))],
         parent.path(),
@@ -325,7 +325,7 @@ fn restic_wrong_password_hash_mismatch_and_missing_canary_fail() {
 fn missing_tool_and_unreadable_secret_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "x\n").unwrap();
+    write_secret(&pw, "x\n");
     let parent = tempfile::tempdir().unwrap();
     let mut s = set(
         Backend::Restic,
@@ -343,6 +343,26 @@ fn missing_tool_and_unreadable_secret_are_errors() {
     s.password_file = Some(dir.path().join("no-such-file"));
     let (_, f) = run_sets(vec![s.clone()], parent.path());
     assert_eq!(f[0].status, Status::Error, "{}", f[0].reason);
+    // A password file every local user can read is refused, without its content.
+    let open = dir.path().join("pw-open");
+    std::fs::write(&open, "w0rld-readable-pass\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    s.password_file = Some(open);
+    let (_, f) = run_sets(vec![s.clone()], parent.path());
+    assert_eq!(f[0].status, Status::Error, "{}", f[0].reason);
+    assert!(
+        f[0].reason.contains("readable by other users"),
+        "{}",
+        f[0].reason
+    );
+    assert!(
+        !f[0].reason.contains("w0rld-readable-pass"),
+        "{}",
+        f[0].reason
+    );
     s.password_file = None;
     s.password_env = Some("EVIDENT_TEST_SURELY_UNSET_VARIABLE".into());
     let (_, f) = run_sets(vec![s], parent.path());
@@ -363,7 +383,7 @@ fn borg_repo() -> Borg {
     let (root, canary, hash) = make_tree(dir.path());
     let repo = dir.path().join("repo");
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "borg passphrase\n").unwrap();
+    write_secret(&pw, "borg passphrase\n");
     let base = || {
         let mut c = Command::new(&bin);
         c.env("BORG_PASSPHRASE", "borg passphrase")
@@ -406,7 +426,7 @@ fn borg_good_backup_passes_and_corruption_fails() {
         .any(|v| v.contains("borg check --verify-data")));
 
     let wrong = b.repo.parent().unwrap().join("wrong");
-    std::fs::write(&wrong, "nope\n").unwrap();
+    write_secret(&wrong, "nope\n");
     let (_, f) = run_sets(
         vec![set(Backend::Borg, &b.repo, &wrong, (&b.canary, &b.hash))],
         parent.path(),
@@ -488,7 +508,7 @@ impl Postgres {
             ))
             .args(["-w", "-t", "60", "start"]));
         let pwfile = dir.path().join("client-pw");
-        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).unwrap();
+        write_secret(&pwfile, format!("{PG_PASSWORD}\n"));
         Postgres {
             dir,
             bin,
@@ -641,7 +661,7 @@ fn postgres_dump_restores_into_a_scratch_database_and_is_dropped() {
 
     // A wrong database password: fail, and the password is not in the reason.
     let wrong = pg.dir.path().join("wrong-pw");
-    std::fs::write(&wrong, "wrong\n").unwrap();
+    write_secret(&wrong, "wrong\n");
     let mut s = pg.set(&custom, &[("orders", 1)]);
     s.password_file = Some(wrong);
     let (_, f) = run_sets(vec![s], parent.path());
@@ -678,7 +698,7 @@ fn repository_is_never_in_the_command_line() {
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "pw\n").unwrap();
+    write_secret(&pw, "pw\n");
     let repo = "rest:https://alice:s3cret@backup.invalid:8000/repo";
     for backend in [Backend::Restic, Backend::Borg] {
         std::fs::write(&log, "").unwrap();
@@ -705,4 +725,11 @@ fn repository_is_never_in_the_command_line() {
             "{backend:?}: secret in the observation"
         );
     }
+}
+
+/// Write a password file with mode 0600: evident refuses one other users can read.
+fn write_secret(path: &std::path::Path, body: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
