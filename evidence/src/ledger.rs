@@ -108,6 +108,14 @@ pub enum LedgerError {
     /// The ledger file does not exist (read-only open).
     #[error("ledger {0} does not exist")]
     NotFound(PathBuf),
+    /// A new ledger file could not be created.
+    #[error("cannot create ledger {}: {message}", path.display())]
+    Create {
+        /// The ledger file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The file is an SQLite database but not an evident ledger.
     #[error("{0} is not an evident ledger")]
     NotALedger(PathBuf),
@@ -293,6 +301,61 @@ struct AppendCache {
     frontier: Frontier,
 }
 
+/// Create an empty ledger at `path` unless one appears there meanwhile.
+fn create_atomically(path: &Path) -> Result<(), LedgerError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ledger".into());
+    // Unique per process and per call: threads of one process may race too.
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.creating-{}-{serial}", std::process::id()));
+    let io = |e: std::io::Error| LedgerError::Create {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    // A leftover of the same name from an earlier crash is no ledger.
+    let _ = std::fs::remove_file(&tmp);
+    let built = (|| {
+        {
+            let f = std::fs::File::create(&tmp).map_err(io)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+        }
+        let conn = Connection::open(&tmp)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Corrupt(format!(
+                "could not enable WAL mode (got {mode})"
+            )));
+        }
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} {SCHEMA_ADDITIONS} \
+             PRAGMA application_id = {LEDGER_APPLICATION_ID}; \
+             PRAGMA user_version = {LEDGER_SCHEMA_VERSION}; COMMIT;"
+        ))?;
+        // Closing the last connection folds the WAL into the file.
+        conn.close().map_err(|(_, e)| LedgerError::Sqlite(e))?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            // A file system without hard links: a rename, which is atomic
+            // for readers but could replace a ledger created in between.
+            Err(_) if !path.exists() => std::fs::rename(&tmp, path).map_err(io),
+            Err(_) => Ok(()),
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    built
+}
+
 fn hash_from_blob(blob: &[u8], index: u64) -> Result<Hash, LedgerError> {
     blob.try_into().map_err(|_| {
         LedgerError::Corrupt(format!("stored leaf hash at index {index} is not 32 bytes"))
@@ -301,8 +364,16 @@ fn hash_from_blob(blob: &[u8], index: u64) -> Result<Hash, LedgerError> {
 
 impl Ledger {
     /// Open the ledger at `path`, creating the file and its schema if missing.
+    ///
+    /// A new ledger is built under a temporary name beside `path` (mode 0600
+    /// on Unix) and linked into place only once its schema is committed, so
+    /// a reader never sees a half-created ledger, and two processes creating
+    /// it at once end up sharing one.
     pub fn open(path: impl AsRef<Path>) -> Result<Ledger, LedgerError> {
         let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            create_atomically(&path)?;
+        }
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let mode: String =
@@ -1160,6 +1231,51 @@ mod tests {
         }
         fn sign(&self, _msg: &[u8]) -> Result<Vec<u8>, SignError> {
             Err(SignError::Backend("hardware token unplugged".into()))
+        }
+    }
+
+    #[test]
+    fn a_ledger_being_created_is_never_seen_half_made_and_concurrent_creators_share_one() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("l.db");
+            let (p1, p2) = (path.clone(), path.clone());
+            let creators: Vec<_> = [p1, p2]
+                .into_iter()
+                .map(|p| std::thread::spawn(move || Ledger::open(p).map(|_| ())))
+                .collect();
+            // A reader polling meanwhile sees no file or a whole ledger.
+            let mut seen_ledger = false;
+            for _ in 0..200 {
+                match Ledger::open_read_only(&path) {
+                    Ok(_) => seen_ledger = true,
+                    Err(LedgerError::NotFound(_)) => {}
+                    Err(e) => panic!("round {round}: a reader saw {e}"),
+                }
+            }
+            for c in creators {
+                c.join().expect("thread").expect("create");
+            }
+            assert!(seen_ledger || Ledger::open_read_only(&path).is_ok());
+            let mut l = Ledger::open(&path).expect("open");
+            let signer = MemorySigner::generate().expect("key");
+            l.append_run(&[], &[], &signer, "agent", t0())
+                .expect("append");
+            // Only the ledger and SQLite's own files are left behind.
+            for entry in std::fs::read_dir(dir.path()).expect("dir") {
+                let name = entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf8");
+                assert!(name.starts_with("l.db"), "left behind: {name}");
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "a new ledger is for its owner only");
+            }
         }
     }
 
