@@ -679,6 +679,8 @@ pub struct PackReport {
     pub records: u64,
     /// The pack checkpoint's size, when it parses.
     pub tree_size: Option<u64>,
+    /// The key id that signed the pack checkpoint, when it parses.
+    pub checkpoint_key_id: Option<String>,
     /// Whether signatures were checked with the caller's key (or keys it
     /// was rotated to).
     pub key_pinned: bool,
@@ -705,6 +707,7 @@ impl PackReport {
             "files": self.files,
             "records": self.records,
             "tree_size": self.tree_size,
+            "checkpoint_key_id": self.checkpoint_key_id,
             "key_pinned": self.key_pinned,
             "since_checkpoint": self.since_checked,
             "timestamps": self.timestamps,
@@ -726,12 +729,16 @@ impl std::fmt::Display for PackReport {
         )?;
         writeln!(
             f,
-            "key:          {}",
+            "key:          {}{}",
             if self.key_pinned {
                 "pinned (--key)"
             } else {
                 "keys carried in the pack (not pinned: pass --key)"
-            }
+            },
+            self.checkpoint_key_id
+                .as_deref()
+                .map(|k| format!("; checkpoint signed by {k}"))
+                .unwrap_or_default()
         )?;
         if self.timestamps > 0 {
             writeln!(
@@ -746,8 +753,15 @@ impl std::fmt::Display for PackReport {
                 "published:    {n} published checkpoint(s) checked against the pack's ledger"
             )?;
         }
-        if self.is_ok() {
-            writeln!(f, "result:       OK")
+        if self.is_ok() && !self.key_pinned {
+            writeln!(
+                f,
+                "result:       OK, UNPINNED: consistent with the keys carried in the pack only, which \
+                 whoever made it could have replaced; compare the checkpoint's key id above with the \
+                 agent's key id obtained out of band, or pass --key"
+            )
+        } else if self.is_ok() {
+            writeln!(f, "result:       OK, signed by the trusted key")
         } else {
             writeln!(f, "result:       {} problem(s)", self.problems.len())?;
             for p in &self.problems {
@@ -1009,6 +1023,7 @@ fn verify_files(all: &BTreeMap<String, Vec<u8>>, opts: &PackVerifyOptions<'_>) -
     });
     if let Some(cp) = &cp {
         r.tree_size = Some(cp.tree_size);
+        r.checkpoint_key_id = Some(cp.key_id.clone());
         match &cp_key {
             Some(k) => {
                 if let Err(e) = cp.verify_with(k) {

@@ -450,8 +450,15 @@ impl std::fmt::Display for VerifyReport {
             )?,
             None => writeln!(f, "latest verified checkpoint: none")?,
         }
-        if self.is_ok() {
-            writeln!(f, "result:       OK")
+        if self.is_ok() && self.trusted_key_id.is_none() {
+            writeln!(
+                f,
+                "result:       OK, UNPINNED: consistent with the keys stored in the ledger only, which \
+                 whoever wrote it could have replaced; compare the key id above with the agent's key id \
+                 obtained out of band, or pass --key"
+            )
+        } else if self.is_ok() {
+            writeln!(f, "result:       OK, signed by the trusted key")
         } else {
             writeln!(f, "result:       {} problem(s)", self.problems.len())?;
             for p in &self.problems {

@@ -184,7 +184,24 @@ fn pack_verifies_with_standard_tools_and_any_changed_byte_is_detected() {
     let key_s = key.to_str().expect("utf8");
     let o = run(evident_verify().args(["pack", pack_s, "--key", key_s]));
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("result:       OK"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("result:       OK, signed by the trusted key"),
+        "{}",
+        stdout(&o)
+    );
+    // Without --key the verdict is distinct: only the pack's own keys vouch.
+    let o = run(evident_verify().args(["pack", pack_s]));
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("result:       OK, UNPINNED"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("checkpoint signed by "),
+        "{}",
+        stdout(&o)
+    );
     assert_code(&sb.evident(&["verify", pack_s, "--key", key_s]), 0);
 
     // The record command VERIFY.md gives works on a proof file.

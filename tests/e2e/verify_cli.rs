@@ -101,6 +101,45 @@ fn ledger_ok_and_tampered() {
 }
 
 #[test]
+fn an_unpinned_ledger_verdict_is_distinct_from_a_pinned_one_and_a_foreign_key_fails() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let signer = setup(d);
+    let ledger = d.join("ledger.db");
+    let ledger = ledger.to_str().expect("utf8");
+    let key = d.join("agent.pub.pem");
+    let key = key.to_str().expect("utf8");
+
+    // Without --key the signatures are only checked against the ledger's own
+    // keys: the verdict says so and names the key id to compare.
+    let o = bin(&["ledger", ledger]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("OK, UNPINNED"), "{}", text(&o));
+    assert!(text(&o).contains(signer.key_id()), "{}", text(&o));
+    let o = bin(&["ledger", ledger, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["trusted_key_id"], serde_json::Value::Null);
+
+    let o = bin(&["ledger", ledger, "--key", key]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("OK, signed by the trusted key"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("UNPINNED"), "{}", text(&o));
+
+    // Another agent's key is not the signer: a problem, exit 1.
+    let (other, _) = FileSigner::load_or_create(d.join("other/agent.pem")).expect("other key");
+    let other_pub = d.join("other.pub.pem");
+    std::fs::write(&other_pub, other.public_key_pem()).expect("pub");
+    let o = bin(&["ledger", ledger, "--key", other_pub.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("[untrusted_key]"), "{}", text(&o));
+    assert!(!text(&o).contains("result:       OK"), "{}", text(&o));
+}
+
+#[test]
 fn checkpoint_dir_verifies_with_tool_and_openssl() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
