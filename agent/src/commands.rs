@@ -120,11 +120,18 @@ impl Context {
 
     fn open_existing_ledger(&self, cfg: &Config) -> anyhow::Result<Ledger> {
         let path = self.ledger_path(cfg);
+        let missing = !path.exists();
         Ledger::open_read_only(&path).with_context(|| {
-            format!(
-                "cannot open ledger {} (run `evident collect` first, or pass --data-dir)",
-                path.display()
-            )
+            if missing {
+                format!(
+                    "cannot open ledger {}: it does not exist (run `evident collect` first, or pass --data-dir)",
+                    path.display()
+                )
+            } else {
+                // An existing but unreadable or damaged ledger: collecting
+                // again would not help, and nothing is changed here.
+                format!("cannot open ledger {}", path.display())
+            }
         })
     }
 }
@@ -442,12 +449,20 @@ fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<Utc>> {
 /// `evident drift`.
 pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json, Format::Markdown, Format::Csv])?;
+    let since_text = since;
     let since = parse_since(since)?;
+    let until_given = until.is_some();
     let until = until
         .map(parse_at)
         .transpose()
         .map_err(|e| crate::UsageError(e.to_string()))?
         .unwrap_or_else(Utc::now);
+    if !until_given && since > until {
+        return Err(crate::UsageError(format!(
+            "--since {since_text:?} is in the future; give a past date or a duration such as 30d"
+        ))
+        .into());
+    }
     if until < since {
         return Err(crate::UsageError("--until is before --since".into()).into());
     }
@@ -777,8 +792,15 @@ fn default_trusted_key(
     ledger: &Ledger,
 ) -> anyhow::Result<Option<String>> {
     let path = ctx.key_path(cfg);
-    let Ok(signer) = FileSigner::load(&path) else {
-        return Ok(None);
+    let signer = match FileSigner::load(&path) {
+        Ok(s) => s,
+        // A key other users can read is not trusted silently: whoever read
+        // it could have re-signed the ledger.
+        Err(e @ evident_evidence::signing::KeyError::InsecurePermissions { .. }) => {
+            eprintln!("evident: warning: not trusting the agent key: {e}; verifying against the keys stored in the ledger only");
+            return Ok(None);
+        }
+        Err(_) => return Ok(None),
     };
     let agent_key = signer.key_id().to_string();
     let first = ledger.checkpoints()?.first().map(|c| c.key_id.clone());
@@ -1172,11 +1194,28 @@ pub fn status(ctx: &Context) -> anyhow::Result<u8> {
             "next_run_at": next.map(evident_evidence::record::format_time),
         }));
     }
+    // The ledger's newest checkpoint covers `evident collect` runs too, which
+    // the daemon's status file does not know about.
+    let ledger_path = ctx.ledger_path(&cfg);
+    let latest = if ledger_path.exists() {
+        let ledger = ctx.open_existing_ledger(&cfg)?;
+        ledger.latest_checkpoint()?
+    } else {
+        None
+    };
+    let latest_json = latest.as_ref().map(|c| {
+        serde_json::json!({
+            "tree_size": c.tree_size,
+            "time": evident_evidence::record::format_time(c.time),
+            "root_hash": hex_root(c),
+        })
+    });
     if ctx.format == Format::Json {
         print_json(&serde_json::json!({
             "daemon_running": running,
             "daemon_pid": running.then_some(book.pid),
             "status_updated_at": book.updated_at.map(evident_evidence::record::format_time),
+            "latest_checkpoint": latest_json,
             "collectors": rows,
         }))?;
         return Ok(EXIT_OK);
@@ -1206,11 +1245,19 @@ pub fn status(ctx: &Context) -> anyhow::Result<u8> {
     }
     print_table(ctx, &t, 60)?;
     if ctx.format == Format::Table {
+        match &latest {
+            Some(c) => println!(
+                "\nledger: latest checkpoint {} (size {}), from `evident run` or `evident collect`; last_run shows the daemon's runs only",
+                evident_evidence::record::format_time(c.time),
+                c.tree_size
+            ),
+            None => println!("\nledger: nothing recorded yet"),
+        }
         if running {
-            println!("\ndaemon running (pid {})", book.pid);
+            println!("daemon running (pid {})", book.pid);
         } else {
             println!(
-                "\ndaemon not running; next_run is when a started daemon would run each collector"
+                "daemon not running; next_run is when a started daemon would run each collector"
             );
         }
     }

@@ -369,6 +369,15 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<u8> {
+    // SARIF describes scan results; every other command would print its
+    // table under that name. Refused before anything runs.
+    if cli.format == Format::Sarif && !matches!(cli.command, Command::Scan(_)) {
+        return Err(UsageError(
+            "--format sarif is only printed by `evident scan`; use table, json, csv or markdown"
+                .into(),
+        )
+        .into());
+    }
     let ctx = commands::Context::new(cli);
     match &cli.command {
         Command::Init => commands::init(&ctx),

@@ -290,6 +290,55 @@ fn a_key_readable_by_others_is_refused_and_nothing_is_recorded() {
     assert!(stderr(&o).contains("600"), "{}", stderr(&o));
     let after = std::fs::read(sb.data().join("evidence.db")).expect("ledger");
     assert_eq!(before, after, "a refused key must not change the ledger");
+
+    // `evident verify` does not trust it silently either: it warns, and the
+    // verdict says the signer is not pinned.
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("not trusting the agent key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("OK, UNPINNED"), "{}", stdout(&o));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let o = sb.evident(&["verify"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("OK, signed by the trusted key"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn sarif_outside_scan_and_a_future_drift_start_are_usage_errors() {
+    let sb = Sandbox::new();
+    for args in [
+        &["--format", "sarif", "soa"][..],
+        &["--format", "sarif", "collect"][..],
+    ] {
+        let o = sb.evident(args);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("only printed by `evident scan`"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Refused before anything ran: no ledger was created by the collect.
+    assert!(!sb.data().join("evidence.db").exists());
+    let o = sb.evident(&["drift", "--since", "2999-01-01"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("is in the future"), "{}", stderr(&o));
+    let o = sb.evident(&["drift", "--since", "2026-01-02", "--until", "2026-01-01"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--until is before --since"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -138,6 +138,57 @@ fn status_shows_last_run_outcome_and_next_run() {
 }
 
 #[test]
+fn status_shows_the_ledger_checkpoint_of_a_collect_run_and_a_damaged_ledger_is_not_called_missing()
+{
+    let sb = Sandbox::new();
+    // Nothing recorded yet: said so, not an error.
+    let o = sb.evident(&["status", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["latest_checkpoint"].is_null(), "{v:#}");
+    let o = sb.evident(&["status"]);
+    assert!(
+        stdout(&o).contains("ledger: nothing recorded yet"),
+        "{}",
+        stdout(&o)
+    );
+
+    let c = sb.evident(&["collect", "--format", "json"]);
+    assert_code(&c, 0);
+    let run: serde_json::Value = serde_json::from_slice(&c.stdout).expect("json");
+    let o = sb.evident(&["status", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        v["latest_checkpoint"]["tree_size"], run["checkpoint"]["tree_size"],
+        "{v:#}"
+    );
+    assert_eq!(
+        v["latest_checkpoint"]["root_hash"], run["checkpoint"]["root_hash"],
+        "{v:#}"
+    );
+    let o = sb.evident(&["status"]);
+    assert!(
+        stdout(&o).contains("ledger: latest checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A ledger that exists but is not a database: the error names it and does
+    // not tell the user to collect first; the file is left as it was.
+    let db = sb.data().join("evidence.db");
+    std::fs::write(&db, b"not a database at all, just some bytes").expect("damage");
+    let o = sb.evident(&["status"]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("evidence.db"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("collect` first"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        b"not a database at all, just some bytes"
+    );
+}
+
+#[test]
 fn sigkill_mid_collection_never_leaves_a_ledger_that_fails_to_verify() {
     let sb = Sandbox::new();
     // A first clean run, so every kill lands on an existing ledger; its
