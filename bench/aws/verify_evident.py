@@ -91,11 +91,27 @@ same = want == got
 ok &= same
 print(f"console-without-MFA fail set identical to seeded set: {same} "
       f"(missing {len(want - got)}, unexpected {len(got - want)})")
+# Checks whose API moto 5.2.5 does not serve faithfully (see the issue and
+# the stub-backed tests): on moto they must be `error` (fail closed), and only
+# with the API named in the reason. Any other error is a mismatch.
+MOTO_GAPS = {
+    "aws_backup_restore_tests_recent": "backup:ListRestoreTestingPlans",
+    "aws_macie_enabled": "macie2:GetMacieSession",
+    "aws_macie_automated_discovery_enabled": "macie2:GetMacieSession",
+    "aws_vpc_dns_firewall_blocking": "route53resolver:",
+}
 errors = [f for f in findings if f["status"] == "error"]
+unexpected = []
 for f in errors:
-    print(f"error: {f['check_id']} {f['resource_id']}: {f.get('reason', '')[:160]}")
-ok &= not errors
+    api = MOTO_GAPS.get(f["check_id"])
+    known = api is not None and api in f.get("reason", "")
+    tag = "error (moto does not serve this API)" if known else "UNEXPECTED error"
+    print(f"{tag}: {f['check_id']} {f['resource_id']}: {f.get('reason', '')[:160]}")
+    if not known:
+        unexpected.append(f)
+ok &= not unexpected
 print(f"total AWS findings: {len(findings)} (fail {sum(v for (k, s), v in c.items() if s == 'fail')}, "
-      f"pass {sum(v for (k, s), v in c.items() if s == 'pass')}, errors {len(errors)}) "
+      f"pass {sum(v for (k, s), v in c.items() if s == 'pass')}, errors {len(errors)}, "
+      f"unexpected errors {len(unexpected)}) "
       f"-> {'OK' if ok else 'MISMATCH'}")
 sys.exit(0 if ok else 1)
