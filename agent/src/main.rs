@@ -15,6 +15,7 @@ mod notify;
 mod paths;
 mod publish;
 mod report;
+mod say;
 mod scan;
 mod schedule;
 mod service;
@@ -300,6 +301,11 @@ enum KeyAction {
 }
 
 fn init_logging(cli: &Cli) {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     // The daemon says what it does (start, runs, stop) by default: its log
     // is what an operator reads in the journal. One-shot commands stay quiet.
     let daemon = matches!(cli.command, Command::Run { .. });
@@ -311,13 +317,27 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVIDENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
     match cli.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Json => {
+            // Two layers of the same JSON format: the logs, through the
+            // filter; and what the command says to its user (see `say`),
+            // never filtered, so the final error is printed even under
+            // `EVIDENT_LOG=off`.
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_filter(filter.and(filter_fn(|m| m.target() != say::TARGET)));
+            let said = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_filter(filter_fn(|m| m.target() == say::TARGET));
+            tracing_subscriber::registry().with(logs).with(said).init();
+        }
     }
 }
 
@@ -336,7 +356,7 @@ fn main() -> ExitCode {
             } else {
                 EXIT_FAILURE
             };
-            eprintln!("evident: {}", render_error(&err));
+            say::Say::new(cli.log_format).error(render_error(&err));
             ExitCode::from(code)
         }
     }
