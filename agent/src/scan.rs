@@ -261,6 +261,8 @@ fn merge(into: &mut ScanReport, r: ScanReport) {
     s.skipped_size += t.skipped_size;
     s.skipped_archive += t.skipped_archive;
     s.skipped_excluded += t.skipped_excluded;
+    s.skipped_symlink += t.skipped_symlink;
+    s.skipped_special += t.skipped_special;
     s.allowlisted += t.allowlisted;
     s.baselined += t.baselined;
 }
@@ -307,7 +309,7 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
     let s = &r.stats;
     writeln!(
         out,
-        "{} finding(s); {} file(s), blob(s) or object(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives, {} excluded; suppressed: {} allowlisted, {} in the baseline",
+        "{} finding(s); {} file(s), blob(s) or object(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives, {} excluded, {} symlinks, {} FIFOs, sockets or devices; suppressed: {} allowlisted, {} in the baseline",
         r.findings.len(),
         s.scanned,
         s.bytes,
@@ -315,6 +317,8 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
         s.skipped_size,
         s.skipped_archive,
         s.skipped_excluded,
+        s.skipped_symlink,
+        s.skipped_special,
         s.allowlisted,
         s.baselined
     )?;
