@@ -121,6 +121,24 @@ fn same_secret_twice_same_fingerprint_and_preview_is_short() {
 }
 
 #[test]
+fn a_github_token_with_a_sequence_inside_is_found_a_sequence_alone_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Assembled here: the source holds no scannable token.
+    let seq = "abcdefghij0123456789";
+    let real = ["ghp_", "Qm7Rt2Wz", seq, "Lp4Vn8Xs"].concat();
+    let fake = ["ghp_", seq, "abcdefghij012345"].concat();
+    std::fs::write(dir.path().join("real.txt"), format!("token = {real}\n")).unwrap();
+    std::fs::write(dir.path().join("fake.txt"), format!("token = {fake}\n")).unwrap();
+    let report = scan(&scanner(), &[dir.path()], &[]);
+    let found: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.path.as_str()))
+        .collect();
+    assert_eq!(found, [("github-token", "real.txt")]);
+}
+
+#[test]
 fn symlinks_fifos_and_sockets_are_skipped_and_counted() {
     use std::os::unix::fs::symlink;
     let dir = tempfile::tempdir().unwrap();
