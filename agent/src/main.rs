@@ -300,7 +300,7 @@ enum KeyAction {
     Rotate,
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(log_format: LogFormat, verbose: u8, daemon: bool) {
     use tracing_subscriber::filter::{filter_fn, FilterExt};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -308,8 +308,7 @@ fn init_logging(cli: &Cli) {
 
     // The daemon says what it does (start, runs, stop) by default: its log
     // is what an operator reads in the journal. One-shot commands stay quiet.
-    let daemon = matches!(cli.command, Command::Run { .. });
-    let default = match cli.verbose {
+    let default = match verbose {
         0 if daemon => "info",
         0 => "warn",
         1 => "info",
@@ -317,7 +316,7 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVIDENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    match cli.log_format {
+    match log_format {
         LogFormat::Human => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -343,8 +342,22 @@ fn init_logging(cli: &Cli) {
 
 fn main() -> ExitCode {
     evident_evidence::exit_quietly_on_closed_stdout();
-    let cli = Cli::parse();
-    init_logging(&cli);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A command-line mistake under `--log-format json` is a JSON line
+        // too; help and version go to standard output as usual.
+        Err(e) if e.use_stderr() && json_requested(std::env::args_os()) => {
+            init_logging(LogFormat::Json, 0, false);
+            say::Say::new(LogFormat::Json).error(e.render().to_string().trim_end());
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
+    init_logging(
+        cli.log_format,
+        cli.verbose,
+        matches!(cli.command, Command::Run { .. }),
+    );
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
@@ -360,6 +373,21 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether a command line clap refused asks for `--log-format json`.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_flag = false;
+    for arg in args {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format=json" || (previous_was_flag && arg == "json") {
+            return true;
+        }
+        previous_was_flag = arg == "--log-format";
+    }
+    false
 }
 
 /// The error and its causes, joined with ": ", leaving out a cause whose

@@ -80,6 +80,13 @@ fn log_format_json_writes_notices_warnings_and_the_final_error_as_json() {
             .is_some_and(|m| m.contains("no-such-record")),
         "{last:#}"
     );
+
+    // A command line clap refuses, in both spellings of the flag.
+    for flag in [&["--log-format", "json"][..], &["--log-format=json"]] {
+        let o = run(evident().args(flag).arg("no-such-command"));
+        assert_code(&o, 2);
+        said(&json_lines(&o), "ERROR", "no-such-command");
+    }
 }
 
 #[test]
