@@ -14,6 +14,7 @@ use sha2::Digest;
 use crate::collect::{self, SystemClock};
 use crate::config::{self, Config, Origin};
 use crate::report::Table;
+use crate::say::Say;
 use crate::{paths, Cli, FailOn, Format, EXIT_FAILURE, EXIT_FINDINGS, EXIT_OK};
 
 /// What every command needs: the global flags and the config's origin.
@@ -21,6 +22,7 @@ pub struct Context {
     origin: Origin,
     data_dir_flag: Option<PathBuf>,
     format: Format,
+    say: Say,
 }
 
 impl Context {
@@ -30,6 +32,7 @@ impl Context {
             origin: config::locate(cli.config.as_deref()),
             data_dir_flag: cli.data_dir.clone(),
             format: cli.format,
+            say: Say::new(cli.log_format),
         }
     }
 
@@ -179,13 +182,14 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
     let agent_id = Context::agent_id(&cfg);
     let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
     if created {
-        eprintln!(
-            "evident: created signing key {} (key id {})",
+        ctx.say.notice(format_args!(
+            "created signing key {} (key id {})",
             ctx.key_path(&cfg).display(),
             signer.key_id()
-        );
+        ));
     }
-    let tty = std::io::stderr().is_terminal();
+    // Progress lines are plain text: not on a JSON standard error.
+    let tty = std::io::stderr().is_terminal() && !ctx.say.is_json();
     let mut progress = |msg: &str| {
         if tty {
             eprintln!("… {msg}");
@@ -248,7 +252,7 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
                     outcome.run_id
                 );
             }
-            print_after(outcome.after.as_ref());
+            print_after(ctx.say, outcome.after.as_ref());
         }
     }
     let hit = |s: Status| match fail_on {
@@ -265,24 +269,27 @@ pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
 
 /// Say what timestamping and publication did, on standard error (the
 /// collection itself succeeded either way).
-fn print_after(after: Option<&crate::publish::AfterOutcome>) {
+fn print_after(say: Say, after: Option<&crate::publish::AfterOutcome>) {
     let Some(a) = after else { return };
     if let Some(t) = &a.timestamp {
         match &t.error {
             None if t.pending == 0 => {}
-            None => eprintln!("evident: {} checkpoint(s) still await a trusted timestamp", t.pending),
-            Some(e) => eprintln!(
-                "evident: trusted timestamp pending ({} checkpoint(s)): {e}; the checkpoint is recorded and the timestamp is retried on the next run",
+            None => say.notice(format_args!(
+                "{} checkpoint(s) still await a trusted timestamp",
                 t.pending
-            ),
+            )),
+            Some(e) => say.notice(format_args!(
+                "trusted timestamp pending ({} checkpoint(s)): {e}; the checkpoint is recorded and the timestamp is retried on the next run",
+                t.pending
+            )),
         }
     }
     for s in &a.sinks {
         if let Some(e) = &s.error {
-            eprintln!(
-                "evident: publication to {:?} pending ({} checkpoint(s)): {e}; retried on the next run",
+            say.notice(format_args!(
+                "publication to {:?} pending ({} checkpoint(s)): {e}; retried on the next run",
                 s.name, s.pending
-            );
+            ));
         }
     }
 }
@@ -331,16 +338,16 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
             .count();
         let decisions = if nothing_recorded {
             if differ > 0 {
-                eprintln!(
-                    "evident: no SoA decision is recorded in the ledger yet; showing the configured decisions (recorded by the next `evident collect`)."
+                ctx.say.notice(
+                    "no SoA decision is recorded in the ledger yet; showing the configured decisions (recorded by the next `evident collect`).",
                 );
             }
             configured
         } else {
             if differ > 0 && at.is_none() {
-                eprintln!(
-                    "evident: {differ} SoA decision(s) in the configuration are not yet in the ledger; they are recorded by the next `evident collect`. Showing the recorded decisions."
-                );
+                ctx.say.notice(format_args!(
+                    "{differ} SoA decision(s) in the configuration are not yet in the ledger; they are recorded by the next `evident collect`. Showing the recorded decisions."
+                ));
             }
             recorded
         };
@@ -351,10 +358,10 @@ pub fn soa(ctx: &Context, at: Option<&str>, check: bool) -> anyhow::Result<u8> {
             ledger_path.display()
         );
     } else {
-        eprintln!(
-            "evident: no ledger at {} yet; showing configured decisions without evidence",
+        ctx.say.notice(format_args!(
+            "no ledger at {} yet; showing configured decisions without evidence",
             ledger_path.display()
-        );
+        ));
         (configured, collect::Contents::default())
     };
     let rows = soa::build_with_attestations(
@@ -797,7 +804,7 @@ fn default_trusted_key(
         // A key other users can read is not trusted silently: whoever read
         // it could have re-signed the ledger.
         Err(e @ evident_evidence::signing::KeyError::InsecurePermissions { .. }) => {
-            eprintln!("evident: warning: not trusting the agent key: {e}; verifying against the keys stored in the ledger only");
+            ctx.say.warn(format_args!("not trusting the agent key: {e}; verifying against the keys stored in the ledger only"));
             return Ok(None);
         }
         Err(_) => return Ok(None),
@@ -816,16 +823,16 @@ fn default_trusted_key(
         _ => (agent_key, signer.public_key_pem().to_string()),
     };
     if id == signer.key_id() {
-        eprintln!(
-            "evident: trusting key {id} (the agent's signing key {}); pass --key to pin another",
+        ctx.say.notice(format_args!(
+            "trusting key {id} (the agent's signing key {}); pass --key to pin another",
             path.display()
-        );
+        ));
     } else {
-        eprintln!(
-            "evident: trusting key {id}, the first key of the rotation chain that leads to the agent's signing key {} ({}); pass --key to pin another",
+        ctx.say.notice(format_args!(
+            "trusting key {id}, the first key of the rotation chain that leads to the agent's signing key {} ({}); pass --key to pin another",
             path.display(),
             signer.key_id()
-        );
+        ));
     }
     Ok(Some(pem))
 }
@@ -1037,8 +1044,8 @@ pub fn pack(
             None => false,
         };
         if !latest_has_token {
-            eprintln!(
-                "evident: the latest checkpoint has no trusted timestamp yet (the TSA was unreachable?); the pack carries none for it. Run `evident collect` once the TSA is back, then pack again"
+            ctx.say.notice(
+                "the latest checkpoint has no trusted timestamp yet (the TSA was unreachable?); the pack carries none for it. Run `evident collect` once the TSA is back, then pack again",
             );
         }
     }
@@ -1632,7 +1639,7 @@ pub fn export_soa(ctx: &Context, xlsx: bool, out: &Path, at: Option<&str>) -> an
 }
 /// `evident scan`.
 pub fn scan(ctx: &Context, args: &crate::scan::ScanArgs) -> anyhow::Result<u8> {
-    crate::scan::run(args, ctx.format, || {
+    crate::scan::run(args, ctx.format, ctx.say, || {
         let cfg = ctx.config()?;
         Ok(ctx.data_dir(&cfg))
     })

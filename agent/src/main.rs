@@ -15,6 +15,7 @@ mod notify;
 mod paths;
 mod publish;
 mod report;
+mod say;
 mod scan;
 mod schedule;
 mod service;
@@ -299,11 +300,15 @@ enum KeyAction {
     Rotate,
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(log_format: LogFormat, verbose: u8, daemon: bool) {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     // The daemon says what it does (start, runs, stop) by default: its log
     // is what an operator reads in the journal. One-shot commands stay quiet.
-    let daemon = matches!(cli.command, Command::Run { .. });
-    let default = match cli.verbose {
+    let default = match verbose {
         0 if daemon => "info",
         0 => "warn",
         1 => "info",
@@ -311,20 +316,48 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVIDENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    match log_format {
+        LogFormat::Human => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Json => {
+            // Two layers of the same JSON format: the logs, through the
+            // filter; and what the command says to its user (see `say`),
+            // never filtered, so the final error is printed even under
+            // `EVIDENT_LOG=off`.
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_filter(filter.and(filter_fn(|m| m.target() != say::TARGET)));
+            let said = tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_filter(filter_fn(|m| m.target() == say::TARGET));
+            tracing_subscriber::registry().with(logs).with(said).init();
+        }
     }
 }
 
 fn main() -> ExitCode {
     evident_evidence::exit_quietly_on_closed_stdout();
-    let cli = Cli::parse();
-    init_logging(&cli);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A command-line mistake under `--log-format json` is a JSON line
+        // too; help and version go to standard output as usual.
+        Err(e) if e.use_stderr() && json_requested(std::env::args_os()) => {
+            init_logging(LogFormat::Json, 0, false);
+            say::Say::new(LogFormat::Json).error(e.render().to_string().trim_end());
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
+    init_logging(
+        cli.log_format,
+        cli.verbose,
+        matches!(cli.command, Command::Run { .. }),
+    );
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
@@ -336,10 +369,25 @@ fn main() -> ExitCode {
             } else {
                 EXIT_FAILURE
             };
-            eprintln!("evident: {}", render_error(&err));
+            say::Say::new(cli.log_format).error(render_error(&err));
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether a command line clap refused asks for `--log-format json`.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_flag = false;
+    for arg in args {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format=json" || (previous_was_flag && arg == "json") {
+            return true;
+        }
+        previous_was_flag = arg == "--log-format";
+    }
+    false
 }
 
 /// The error and its causes, joined with ": ", leaving out a cause whose

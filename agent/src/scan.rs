@@ -129,6 +129,7 @@ fn is_s3(p: &Path) -> bool {
 pub fn run(
     args: &ScanArgs,
     format: Format,
+    say: crate::say::Say,
     data_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
 ) -> anyhow::Result<u8> {
     if !matches!(format, Format::Table | Format::Json | Format::Sarif) {
@@ -181,7 +182,8 @@ pub fn run(
     let prepared = settings.prepare().context("dlp scanner set-up")?;
     let scan = prepared.scan(&settings.options);
 
-    let bar = if !args.no_progress && std::io::stderr().is_terminal() {
+    // No spinner on a JSON standard error: every line there is an object.
+    let bar = if !args.no_progress && !say.is_json() && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new_spinner();
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{spinner} {binary_bytes} scanned ({binary_bytes_per_sec}) {elapsed}",
@@ -232,7 +234,7 @@ pub fn run(
         _ => print_table(&mut out, &report)?,
     }
     for e in &report.errors {
-        eprintln!("evident: not scanned: {}: {}", e.path, e.message);
+        say.error(format_args!("not scanned: {}: {}", e.path, e.message));
     }
     Ok(if !report.errors.is_empty() {
         EXIT_FAILURE
@@ -259,6 +261,8 @@ fn merge(into: &mut ScanReport, r: ScanReport) {
     s.skipped_size += t.skipped_size;
     s.skipped_archive += t.skipped_archive;
     s.skipped_excluded += t.skipped_excluded;
+    s.skipped_symlink += t.skipped_symlink;
+    s.skipped_special += t.skipped_special;
     s.allowlisted += t.allowlisted;
     s.baselined += t.baselined;
 }
@@ -305,7 +309,7 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
     let s = &r.stats;
     writeln!(
         out,
-        "{} finding(s); {} file(s), blob(s) or object(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives, {} excluded; suppressed: {} allowlisted, {} in the baseline",
+        "{} finding(s); {} file(s), blob(s) or object(s) scanned ({} bytes); skipped: {} binary, {} too large, {} archives, {} excluded, {} symlinks, {} FIFOs, sockets or devices; suppressed: {} allowlisted, {} in the baseline",
         r.findings.len(),
         s.scanned,
         s.bytes,
@@ -313,6 +317,8 @@ fn print_table(out: &mut impl Write, r: &ScanReport) -> anyhow::Result<()> {
         s.skipped_size,
         s.skipped_archive,
         s.skipped_excluded,
+        s.skipped_symlink,
+        s.skipped_special,
         s.allowlisted,
         s.baselined
     )?;

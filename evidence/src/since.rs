@@ -7,14 +7,17 @@
 //! (leaf hashes recomputed from their bytes) and verified. When it fails,
 //! [`verify_since_checkpoint`] names what it can: a ledger shorter than the
 //! saved tree, missing leaf indexes, records whose bytes no longer match the
-//! leaf hash stored when they were appended, repeated record ids, the range
-//! of records where the first change lies (bracketed by the saved checkpoint
-//! and the ledger's own signed checkpoints), and, for a small range, a swap
-//! or move of records that reproduces the signed root.
+//! leaf hash stored when they were appended, repeated record ids, and a swap
+//! or move among the last records the saved checkpoint covers that
+//! reproduces its root.
 //!
-//! What cannot be determined is said so: the saved checkpoint holds a root,
-//! not the records, so a record rewritten together with its stored leaf hash
-//! is located only down to the range between two checkpoints.
+//! Only what is trusted locates a change: the saved checkpoint (the
+//! auditor's own copy) and recomputation from the records. The ledger's own
+//! checkpoints are not, since whoever rewrote the records could have
+//! re-signed them. What cannot be determined is said so: the saved
+//! checkpoint holds one root, not the records, so a record rewritten
+//! together with its stored leaf hash is located only to the records the
+//! saved checkpoint covers.
 
 use std::collections::HashMap;
 
@@ -22,13 +25,15 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::ledger::{Ledger, LedgerError};
-use crate::merkle::{leaf_hash, verify_consistency, Frontier, Hash, MerkleTree};
+use crate::merkle::{
+    leaf_hash, root_from_leaf_hashes, verify_consistency, Frontier, Hash, MerkleTree,
+};
 use crate::record::format_time;
 use crate::rotation::{resolve, KeyVerdict};
 use crate::signing::key_id_of_pem;
 
-/// Ranges up to this many records are searched for a swap or a move that
-/// reproduces the signed root (O(n³) hashes in the range size).
+/// The last this many records the saved checkpoint covers are searched for
+/// a swap or a move that reproduces its root (O(n³) hashes in this size).
 pub const REORDER_SEARCH_LIMIT: u64 = 48;
 
 /// Where the key that verified the saved checkpoint came from.
@@ -168,18 +173,19 @@ pub enum SinceProblem {
         /// For a swap, the record now at `index`; for a move, the moved record.
         record_id: String,
     },
-    /// The first change lies in records `from..to`, bracketed by two signed
-    /// roots: the one at `from` still matches, the one at `to` does not.
+    /// The first change lies in records `from..to` and cannot be located
+    /// more closely from what is trusted: the root at `to` (the saved
+    /// checkpoint's) no longer matches, and nothing trusted matches after
+    /// `from`. The ledger's own checkpoints are not used to narrow it.
     ChangedRange {
         /// First record that may have changed.
         from: u64,
         /// End (exclusive).
         to: u64,
-        /// Which checkpoint still matches at `from` (`saved`, `ledger`, or
-        /// `empty` for size 0).
+        /// What still matches at `from`: `empty` (size 0, nothing is known
+        /// to match).
         matches: String,
-        /// Which checkpoint no longer matches at `to` (`saved` or `ledger`),
-        /// or `truncated` when the range ends at the end of the ledger.
+        /// Which checkpoint no longer matches at `to`: `saved`.
         differs: String,
     },
 }
@@ -288,14 +294,17 @@ impl std::fmt::Display for SinceProblem {
                 let m = match matches.as_str() {
                     "empty" => "nothing before it is known to match".to_string(),
                     "saved" => format!("the first {from} records still match the saved checkpoint"),
-                    _ => format!("the first {from} records still match the ledger's own signed checkpoint at size {from}"),
+                    other => format!("the first {from} records still match ({other})"),
                 };
                 let d = match differs.as_str() {
                     "saved" => format!("the first {to} records no longer match the saved checkpoint"),
-                    "truncated" => format!("the ledger ends at #{}", to.saturating_sub(1)),
-                    _ => format!("the first {to} records no longer match the ledger's own signed checkpoint at size {to}"),
+                    other => format!("the first {to} records no longer match ({other})"),
                 };
-                write!(f, "the first change is in records {}: {m}; {d}", range(*from, *to))
+                write!(
+                    f,
+                    "the first change is in records {}: {m}; {d}. It cannot be located more closely from the saved checkpoint, which holds one root for them; the ledger's own checkpoints are not relied on, as whoever rewrote the records could have re-signed them. Compare with the original records (an earlier evidence pack or record proof)",
+                    range(*from, *to)
+                )
             }
         }
     }
@@ -458,13 +467,6 @@ struct IdOnly {
     record_id: String,
 }
 
-/// A signed root the current records can be compared with.
-struct Anchor {
-    size: u64,
-    root: Hash,
-    saved: bool,
-}
-
 /// Check that the current ledger extends `saved` (see the module docs).
 ///
 /// The saved checkpoint's signature is checked with `trusted_key_pem` when
@@ -515,6 +517,9 @@ pub fn verify_since_checkpoint(
 
     // 2. The current records: leaf hashes recomputed from their bytes.
     let mut hashes: Vec<Hash> = Vec::new();
+    // The leaf hashes stored when the records were appended (`None` when
+    // the column does not hold a hash).
+    let mut stored: Vec<Option<Hash>> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
     let mut first_seen: HashMap<String, u64> = HashMap::new();
     ledger.for_each_stored_leaf(|leaf| {
@@ -546,6 +551,7 @@ pub fn verify_since_checkpoint(
             }
         }
         hashes.push(h);
+        stored.push(Hash::try_from(leaf.leaf_hash.as_slice()).ok());
         ids.push(record_id);
         Ok(())
     })?;
@@ -702,57 +708,34 @@ pub fn verify_since_checkpoint(
         });
     }
 
-    // 6. Name what changed.
-    if !prefix_ok {
-        let mut anchors: Vec<Anchor> = vec![Anchor {
-            size: m,
-            root: saved.root_hash,
-            saved: true,
-        }];
-        anchors.extend(
-            ledger_cps
-                .iter()
-                .filter(|(_, ok)| ok.is_ok())
-                .map(|(c, _)| Anchor {
-                    size: c.tree_size,
-                    root: c.root_hash,
-                    saved: false,
+    // 6. Locate the change, relying only on what is trusted: the saved
+    // checkpoint and the records themselves. Not on the ledger's own
+    // checkpoints: whoever rewrote records the saved checkpoint covers could
+    // also have re-signed the checkpoints after the rewrite, and such a
+    // forged checkpoint matches the rewritten records, which would place the
+    // change after where it really is.
+    if !prefix_ok && n >= m {
+        // Stored leaf hashes that reproduce the saved root are the hashes
+        // the records had when it was signed: each `record_rewritten` then
+        // names a changed record exactly, and there is nothing to add.
+        let stored_authentic = stored[..m as usize]
+            .iter()
+            .copied()
+            .collect::<Option<Vec<Hash>>>()
+            .is_some_and(|h| root_from_leaf_hashes(&h) == saved.root_hash);
+        if !stored_authentic {
+            // A swap or a move among the last records the saved checkpoint
+            // covers that reproduces its root is certain, wherever the window
+            // starts (the root is checked, not assumed).
+            let lo = m.saturating_sub(REORDER_SEARCH_LIMIT);
+            match find_reordering(&tree, lo, m, &saved.root_hash, &ids) {
+                Some(p) => diagnosis.push(p),
+                None => diagnosis.push(SinceProblem::ChangedRange {
+                    from: 0,
+                    to: m,
+                    matches: "empty".into(),
+                    differs: "saved".into(),
                 }),
-        );
-        let limit = n.min(m);
-        let matches_at = |a: &Anchor| tree.root(a.size).is_ok_and(|r| r == a.root);
-        let (lo, lo_saved) = anchors
-            .iter()
-            .filter(|a| a.size <= limit && matches_at(a))
-            .map(|a| (a.size, a.saved))
-            .max()
-            .unwrap_or((0, false));
-        let hi = anchors
-            .iter()
-            .filter(|a| a.size > lo && a.size <= limit && !matches_at(a))
-            .min_by_key(|a| (a.size, !a.saved));
-        let (to, differs) = match hi {
-            Some(a) => (a.size, if a.saved { "saved" } else { "ledger" }),
-            None => (n, "truncated"),
-        };
-        if to > lo {
-            diagnosis.push(SinceProblem::ChangedRange {
-                from: lo,
-                to,
-                matches: match (lo, lo_saved) {
-                    (0, _) => "empty",
-                    (_, true) => "saved",
-                    _ => "ledger",
-                }
-                .to_string(),
-                differs: differs.to_string(),
-            });
-        }
-        if let Some(a) = hi {
-            if a.size - lo <= REORDER_SEARCH_LIMIT {
-                if let Some(p) = find_reordering(&tree, lo, a.size, &a.root, &ids) {
-                    diagnosis.push(p);
-                }
             }
         }
     }
@@ -989,12 +972,9 @@ mod tests {
         );
         assert!(codes(&r).contains(&"latest_checkpoint_beyond_ledger"));
         assert!(r.consistency.is_none());
-        assert!(r.problems.contains(&SinceProblem::ChangedRange {
-            from: 3,
-            to: 4,
-            matches: "ledger".into(),
-            differs: "truncated".into()
-        }));
+        // The removed records are named; no range is drawn from the
+        // ledger's own checkpoints.
+        assert!(!codes(&r).contains(&"changed_range"), "{r}");
     }
 
     #[test]
@@ -1011,12 +991,9 @@ mod tests {
             index: 4,
             record_id: "r4".into()
         }));
-        assert!(r.problems.contains(&SinceProblem::ChangedRange {
-            from: 3,
-            to: 6,
-            matches: "ledger".into(),
-            differs: "saved".into()
-        }));
+        // The stored leaf hashes still reproduce the saved root, so the
+        // rewritten record is named exactly: no range to add.
+        assert!(!codes(&r).contains(&"changed_range"), "{r}");
         assert!(!r.consistency.as_ref().expect("proof").verified);
 
         // Bytes and stored hash together: only the range can be named.
@@ -1039,15 +1016,102 @@ mod tests {
         );
         let r = since(&path, &cps[2], Some(signer.public_key_pem()));
         assert!(!codes(&r).contains(&"record_rewritten"), "{r}");
-        assert!(r.problems.contains(&SinceProblem::ChangedRange {
-            from: 3,
-            to: 6,
-            matches: "ledger".into(),
-            differs: "ledger".into()
-        }));
+        assert!(
+            r.problems.contains(&SinceProblem::ChangedRange {
+                from: 0,
+                to: 8,
+                matches: "empty".into(),
+                differs: "saved".into()
+            }),
+            "{r}"
+        );
         assert!(r
             .to_string()
-            .contains("the first change is in records #3..#5"));
+            .contains("the first change is in records #0..#7"));
+        assert!(r.to_string().contains("cannot be located more closely"));
+    }
+
+    /// Like `build`, with record `rewritten` altered: the ledger whoever
+    /// holds the signing key could write to replace the real one, every
+    /// checkpoint re-signed over the altered records.
+    fn build_forged(
+        dir: &Path,
+        sizes: &[usize],
+        signer: &MemorySigner,
+        rewritten: usize,
+    ) -> PathBuf {
+        let path = dir.join("forged.db");
+        let mut l = Ledger::open(&path).expect("open");
+        let mut n = 0;
+        for (run, &size) in sizes.iter().enumerate() {
+            let recs: Vec<_> = (n..n + size)
+                .map(|i| {
+                    let mut r = soa(&format!("r{i}"));
+                    if i == rewritten {
+                        if let crate::record::Record::SoaDecision(s) = &mut r {
+                            s.justification = Some("rewritten".into());
+                        }
+                    }
+                    r
+                })
+                .collect();
+            n += size;
+            let now = t0() + chrono::Duration::seconds(run as i64);
+            l.append_run(&[], &recs, signer, "agent-1", now)
+                .expect("append");
+        }
+        path
+    }
+
+    #[test]
+    fn a_rewrite_with_forged_later_checkpoints_is_not_located_by_them() {
+        let signer = MemorySigner::generate().expect("key");
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The auditor saved the checkpoint at size 6 of the real ledger.
+        let (_, cps) = build(dir.path(), &[2, 2, 2, 2], &signer);
+        let saved = &cps[2];
+        assert_eq!(saved.tree_size, 6);
+        // Record #1 rewritten, and the checkpoints at 2, 4, 6 and 8 re-signed
+        // over the rewritten records: each matches them.
+        let forged = build_forged(dir.path(), &[2, 2, 2, 2], &signer, 1);
+        for key in [None, Some(signer.public_key_pem())] {
+            let r = since(&forged, saved, key);
+            assert!(codes(&r).contains(&"prefix_mismatch"), "{r}");
+            // Not #6..#7 (after the forged checkpoint at 6) nor #2..#5:
+            // only the records the saved checkpoint covers, all of them.
+            let ranges: Vec<_> = r
+                .problems
+                .iter()
+                .filter(|p| p.code() == "changed_range")
+                .collect();
+            assert_eq!(
+                ranges,
+                [&SinceProblem::ChangedRange {
+                    from: 0,
+                    to: 6,
+                    matches: "empty".into(),
+                    differs: "saved".into()
+                }],
+                "{r}"
+            );
+            assert!(!codes(&r).contains(&"reordered"), "{r}");
+        }
+
+        // A rewrite of the last record the saved checkpoint covers: the
+        // range still holds it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, cps) = build(dir.path(), &[2, 2, 2, 2], &signer);
+        let forged = build_forged(dir.path(), &[2, 2, 2, 2], &signer, 5);
+        let r = since(&forged, &cps[2], None);
+        assert!(
+            r.problems.contains(&SinceProblem::ChangedRange {
+                from: 0,
+                to: 6,
+                matches: "empty".into(),
+                differs: "saved".into()
+            }),
+            "{r}"
+        );
     }
 
     #[test]

@@ -405,3 +405,63 @@ fn dlp_collector_with_a_missing_key_records_an_error() {
     assert_code(&o, 2);
     assert!(stderr(&o).contains("absolute"), "{}", stderr(&o));
 }
+
+#[test]
+fn scan_and_the_dlp_collector_count_symlinks_fifos_and_sockets_as_skipped() {
+    let sb = Sandbox::new();
+    let key = sb.write_secret("fp.key", "0123456789abcdef0123456789abcdef-e2e-test-key\n");
+    let tree = sb.dir.path().join("tree");
+    sb.write("tree/notes.txt", "nothing to see\n");
+    std::os::unix::fs::symlink("notes.txt", tree.join("link")).expect("symlink");
+    let status = Command::new("mkfifo")
+        .arg(tree.join("fifo"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let _socket = std::os::unix::net::UnixListener::bind(tree.join("socket")).expect("bind");
+    let key_s = key.to_str().expect("utf-8");
+    let tree_s = tree.to_str().expect("utf-8");
+
+    let o = sb.evident(&["scan", "--fingerprint-key", key_s, tree_s]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("1 file(s), blob(s) or object(s) scanned")
+            && stdout(&o).contains("1 symlinks, 2 FIFOs, sockets or devices"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.evident(&[
+        "--format",
+        "json",
+        "scan",
+        "--fingerprint-key",
+        key_s,
+        tree_s,
+    ]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (
+            &v["stats"]["skipped_symlink"],
+            &v["stats"]["skipped_special"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(2)),
+        "{v:#}"
+    );
+
+    // The collector's finding (from the recorded observation) counts them.
+    let cfg = sb.write(
+        "c.toml",
+        &format!(
+            "[[collectors.dlp]]\npaths = [\"{tree_s}\"]\nfingerprint_key_file = \"{key_s}\"\n"
+        ),
+    );
+    let o = sb.evident_with(&cfg, &["collect", "--format", "json"]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let reason = v["findings"][0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("1 scanned") && reason.contains("3 skipped"),
+        "{reason}"
+    );
+}

@@ -13,6 +13,7 @@ mod dlp_s3;
 mod drift;
 mod export;
 mod github;
+mod log_json;
 mod pack;
 mod probes;
 mod publish;

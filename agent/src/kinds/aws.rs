@@ -15,8 +15,7 @@ use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
 crate::collector_instance! {
-    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, Backup, RDS, Macie, Config).
-    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, networks).
+    /// `[[collectors.aws]]`: AWS accounts (IAM, CloudTrail, S3, GuardDuty, Backup, RDS, Macie, Config, networks).
     pub struct AwsInstance {
         /// The accounts, each by profile and/or a role ARN to assume. Default: none.
         #[serde(default)]

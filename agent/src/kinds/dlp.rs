@@ -147,7 +147,9 @@ pub fn scope_of(kind: ScopeKind, location: &str, r: &ScanReport) -> DlpScope {
         skipped: r.stats.skipped_binary
             + r.stats.skipped_size
             + r.stats.skipped_archive
-            + r.stats.skipped_excluded,
+            + r.stats.skipped_excluded
+            + r.stats.skipped_symlink
+            + r.stats.skipped_special,
         allowlisted: r.stats.allowlisted,
         baselined: r.stats.baselined,
         new_by_rule: r.counts_by_rule(),

@@ -100,6 +100,15 @@ pub struct ScanStats {
     /// Skipped because the configuration excludes them (object key suffixes).
     #[serde(default)]
     pub skipped_excluded: u64,
+    /// Symbolic links inside a tree, skipped: links are not followed (a
+    /// target inside a scanned tree is scanned there; one outside is not).
+    /// A root given as a link is followed.
+    #[serde(default)]
+    pub skipped_symlink: u64,
+    /// Entries that are neither files, directories nor links, skipped:
+    /// FIFOs, sockets, devices (reading one may block or never end).
+    #[serde(default)]
+    pub skipped_special: u64,
     /// Findings suppressed by the allowlist.
     pub allowlisted: u64,
     /// Findings suppressed by the baseline.
@@ -141,6 +150,8 @@ struct Acc {
     skipped_size: u64,
     skipped_archive: u64,
     skipped_excluded: u64,
+    skipped_symlink: u64,
+    skipped_special: u64,
 }
 
 /// A scan session: a compiled scanner with its suppressions.
@@ -236,6 +247,8 @@ impl Scan<'_> {
             skipped_size: acc.skipped_size,
             skipped_archive: acc.skipped_archive,
             skipped_excluded: acc.skipped_excluded,
+            skipped_symlink: acc.skipped_symlink,
+            skipped_special: acc.skipped_special,
             ..Default::default()
         };
         let mut findings = Vec::new();
@@ -307,8 +320,18 @@ impl Scan<'_> {
                         return ignore::WalkState::Continue;
                     }
                 };
-                if !entry.file_type().is_some_and(|t| t.is_file()) {
-                    return ignore::WalkState::Continue;
+                match entry.file_type() {
+                    Some(t) if t.is_file() => {}
+                    Some(t) if t.is_symlink() => {
+                        lock(acc).skipped_symlink += 1;
+                        return ignore::WalkState::Continue;
+                    }
+                    Some(t) if !t.is_dir() => {
+                        lock(acc).skipped_special += 1;
+                        return ignore::WalkState::Continue;
+                    }
+                    // A directory (walked), or standard input (never a root here).
+                    _ => return ignore::WalkState::Continue,
                 }
                 let path = entry.path();
                 let rel = if is_file_root {

@@ -121,6 +121,76 @@ fn same_secret_twice_same_fingerprint_and_preview_is_short() {
 }
 
 #[test]
+fn a_github_token_with_a_sequence_inside_is_found_a_sequence_alone_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Assembled here: the source holds no scannable token.
+    let seq = "abcdefghij0123456789";
+    let real = ["ghp_", "Qm7Rt2Wz", seq, "Lp4Vn8Xs"].concat();
+    let fake = ["ghp_", seq, "abcdefghij012345"].concat();
+    std::fs::write(dir.path().join("real.txt"), format!("token = {real}\n")).unwrap();
+    std::fs::write(dir.path().join("fake.txt"), format!("token = {fake}\n")).unwrap();
+    let report = scan(&scanner(), &[dir.path()], &[]);
+    let found: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.path.as_str()))
+        .collect();
+    assert_eq!(found, [("github-token", "real.txt")]);
+}
+
+#[test]
+fn symlinks_fifos_and_sockets_are_skipped_and_counted() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    // Built here so that the source holds no scannable token.
+    let token = format!(
+        "token = {}{}\n",
+        "ghp_", "x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4"
+    );
+    std::fs::write(tree.join("real.txt"), &token).unwrap();
+    // Outside the tree: not scanned through a link.
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, &token).unwrap();
+    symlink("real.txt", tree.join("to-real")).unwrap();
+    symlink(&outside, tree.join("to-outside")).unwrap();
+    symlink(dir.path(), tree.join("to-dir")).unwrap();
+    symlink("nowhere", tree.join("dangling")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(tree.join("fifo"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let _socket = std::os::unix::net::UnixListener::bind(tree.join("socket")).unwrap();
+
+    let sc = scanner();
+    let r = scan(&sc, &[&tree], &[]);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(
+        (
+            r.stats.scanned,
+            r.stats.skipped_symlink,
+            r.stats.skipped_special
+        ),
+        (1, 4, 2),
+        "{:?}",
+        r.stats
+    );
+    let paths: Vec<_> = r.findings.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["real.txt"]);
+
+    // A root given as a link is followed, not skipped.
+    let r = scan(&sc, &[&tree.join("to-real")], &[]);
+    assert_eq!(
+        (r.stats.scanned, r.stats.skipped_symlink),
+        (1, 0),
+        "{:?}",
+        r.stats
+    );
+}
+
+#[test]
 fn binaries_large_files_and_archives_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let token = "ghp_x7Kq2LmP9vR4sT1wY6zB3nC8dF5gH0jJ2aE4";

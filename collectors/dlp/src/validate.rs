@@ -146,14 +146,18 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "redacted",
     "insert_",
     "replace_me",
-    "abcdefghij",
-    "1234567890",
-    "0123456789",
     "fake",
 ];
 
+/// A run of at least this many consecutive characters (`abcd`, `6789`,
+/// `zyxw`) is typed, not drawn at random.
+const SEQUENCE_RUN: usize = 4;
+
 /// A placeholder: template markers, placeholder words, or a value whose
-/// alphanumeric body (after a known prefix) is one repeated character.
+/// alphanumeric body (after a known prefix) is one or two repeated
+/// characters, or essentially a typed sequence (`abcdefghij0123456789…`).
+/// A sequence inside an otherwise random body does not make a placeholder:
+/// the random rest is what a real token looks like.
 pub fn is_placeholder(value: &[u8]) -> bool {
     let lower = value.to_ascii_lowercase();
     if PLACEHOLDER_WORDS
@@ -190,7 +194,47 @@ pub fn is_placeholder(value: &[u8]) -> bool {
             n += 1;
         }
     }
-    n <= 2
+    n <= 2 || mostly_sequential(body)
+}
+
+/// Whether fewer than a quarter of the body's characters lie outside runs
+/// of [`SEQUENCE_RUN`] or more consecutive letters or digits, ascending or
+/// descending (case ignored): `abcdefghij0123456789abcdefghij012345` is;
+/// 20 sequential characters amid 16 random ones are not.
+fn mostly_sequential(body: &[u8]) -> bool {
+    if body.is_empty() {
+        return false;
+    }
+    let lower: Vec<u8> = body.iter().map(u8::to_ascii_lowercase).collect();
+    // The length of the run of characters each one more (or one less,
+    // with `down`) than the one before, starting at `i`.
+    let run = |i: usize, down: bool| {
+        let mut j = i + 1;
+        while j < lower.len()
+            && lower[j].is_ascii_alphanumeric()
+            && lower[j - 1].is_ascii_alphanumeric()
+            && if down {
+                lower[j - 1].checked_sub(1) == Some(lower[j])
+            } else {
+                lower[j - 1].checked_add(1) == Some(lower[j])
+            }
+        {
+            j += 1;
+        }
+        j - i
+    };
+    let mut covered = 0;
+    let mut i = 0;
+    while i < lower.len() {
+        let len = run(i, false).max(run(i, true));
+        if len >= SEQUENCE_RUN {
+            covered += len;
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    (body.len() - covered) * 4 < body.len()
 }
 
 fn mixed(value: &[u8]) -> bool {
@@ -554,5 +598,44 @@ mod tests {
         assert!(in_number_table(column, 26, 42));
         assert!(is_identifier(b"CFMutableArrayRef"));
         assert!(is_identifier(b"*/X25519_PRIVATE_KEY_LEN"));
+    }
+
+    // Test tokens are assembled here, so that the source holds none a
+    // scanner would report.
+    fn token(prefix: &str, parts: &[&str]) -> Vec<u8> {
+        [prefix, &parts.concat()].concat().into_bytes()
+    }
+
+    #[test]
+    fn a_sequence_inside_a_random_token_is_no_placeholder() {
+        let seq = "abcdefghij0123456789";
+        for parts in [
+            &["Qm7Rt2Wz", seq, "Lp4Vn8Xs"][..],
+            &[seq, "Qm7Rt2WzLp4Vn8Xs"],
+            &["Qm7Rt2WzLp4Vn8Xs", seq],
+            &["Qm7Rt2Wz", "ABCDEFGHIJ9876543210", "Lp4Vn8Xs"],
+        ] {
+            let t = token("ghp_", parts);
+            assert_eq!(t.len(), 40);
+            assert!(!is_placeholder(&t), "{}", String::from_utf8_lossy(&t));
+        }
+    }
+
+    #[test]
+    fn a_token_that_is_essentially_a_sequence_is_a_placeholder() {
+        for parts in [
+            &["abcdefghij0123456789", "abcdefghij012345"][..],
+            &["0123456789", "abcdefghijklmnopqrstuvwxyz"],
+            &["zyxwvutsrqponmlkjihgfedcba", "9876543210"],
+            // A few odd characters do not make it random.
+            &["abcdefghij0123456789", "Q", "abcdefghij01234"],
+        ] {
+            let t = token("ghp_", parts);
+            assert_eq!(t.len(), 40);
+            assert!(is_placeholder(&t), "{}", String::from_utf8_lossy(&t));
+        }
+        // Without a prefix too.
+        assert!(is_placeholder(b"1234567890"));
+        assert!(is_placeholder(b"abcdefghij"));
     }
 }

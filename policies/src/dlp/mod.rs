@@ -64,7 +64,8 @@ pub struct DlpScope {
     pub scanned: u64,
     /// Bytes scanned.
     pub bytes: u64,
-    /// Skipped as binary, too large or archives.
+    /// Skipped: binary, too large, archives, excluded by the
+    /// configuration, symbolic links, and FIFOs, sockets or devices.
     pub skipped: u64,
     /// Findings suppressed by the allowlist.
     pub allowlisted: u64,
