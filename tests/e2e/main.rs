@@ -19,3 +19,4 @@ mod publish;
 mod support;
 mod timestamp;
 mod verify_cli;
+mod workspace;
