@@ -670,7 +670,8 @@ fn issue_2_a_mistyped_root_is_a_config_error() {
     assert_code(&o, 2);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["valid"], false);
-    assert_eq!(v["problems"][0]["line"], 1);
+    assert_eq!(v["problems"][0]["line"], 2);
+    assert_eq!(v["problems"][0]["column"], 8);
 }
 
 #[test]
