@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::instances::Collectors;
@@ -243,9 +244,9 @@ pub fn load(origin: &Origin) -> Result<Config, ConfigError> {
 /// Parse and validate configuration text, returning every problem found.
 pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
-    let (config, masked) = deserialize_collecting(text, &mut problems);
+    let (config, masked_text, masked) = deserialize_collecting(text, &mut problems);
     if let Some(cfg) = &config {
-        validate(cfg, text, &masked, &mut problems);
+        validate(cfg, text, &masked_text, &masked, &mut problems);
     }
     if problems.is_empty() && config.is_none() {
         problems.push(Problem {
@@ -266,10 +267,12 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
 
 /// Deserialise, and on each error mask the offending lines and try again, so
 /// that one run reports every independent problem rather than the first.
+/// Returns the configuration, the text it was read from (the original with
+/// the masked lines blanked, at the same offsets) and the masked ranges.
 fn deserialize_collecting(
     text: &str,
     problems: &mut Vec<Problem>,
-) -> (Option<Config>, Vec<Range<usize>>) {
+) -> (Option<Config>, String, Vec<Range<usize>>) {
     const MAX_ROUNDS: usize = 64;
     let mut masked = text.to_string();
     let mut masked_ranges: Vec<Range<usize>> = Vec::new();
@@ -278,7 +281,7 @@ fn deserialize_collecting(
             // With problems, this is the configuration minus the masked
             // lines: still worth validating, so semantic problems are
             // reported in the same run (spans are unchanged by masking).
-            Ok(cfg) => return (Some(cfg), masked_ranges),
+            Ok(cfg) => return (Some(cfg), masked, masked_ranges),
             Err(err) => {
                 let span = err.span();
                 // An error inside a region we masked ourselves is a consequence
@@ -290,16 +293,16 @@ fn deserialize_collecting(
                     problems.push(problem_at(text, span.clone(), err.message()));
                 }
                 let Some(range) = span.and_then(|s| mask_lines(&mut masked, s)) else {
-                    return (None, masked_ranges);
+                    return (None, masked, masked_ranges);
                 };
                 if masked_ranges.iter().any(|m| m == &range) {
-                    return (None, masked_ranges);
+                    return (None, masked, masked_ranges);
                 }
                 masked_ranges.push(range);
             }
         }
     }
-    (None, masked_ranges)
+    (None, masked, masked_ranges)
 }
 
 /// From a table's span to the next table header (or the end of the file).
@@ -374,6 +377,58 @@ pub fn problem_at(text: &str, span: Option<Range<usize>>, message: &str) -> Prob
     }
 }
 
+/// Where a table of the configuration is in its text (a collector instance,
+/// or a table or list inside one), so that a problem of one setting is
+/// reported at that setting's line and column, not at the table's header.
+///
+/// Narrow it with [`Place::key`] and [`Place::item`]; a setting that is not
+/// in the text (its default applies) is reported at the closest enclosing
+/// table or list that is.
+#[derive(Debug, Clone)]
+pub struct Place<'a> {
+    text: &'a str,
+    span: Range<usize>,
+    node: Option<&'a DeValue<'a>>,
+}
+
+impl<'a> Place<'a> {
+    /// A table at `span` of `text`, with its parsed value when known.
+    fn new(text: &'a str, span: Range<usize>, node: Option<&'a DeValue<'a>>) -> Place<'a> {
+        Place { text, span, node }
+    }
+
+    /// The setting `key` of this table.
+    pub fn key(&self, key: &str) -> Place<'a> {
+        self.step(self.node.and_then(|n| n.get(key)))
+    }
+
+    /// Element `index` of this list (an array, or an array of tables).
+    pub fn item(&self, index: usize) -> Place<'a> {
+        self.step(self.node.and_then(|n| n.get(index)))
+    }
+
+    fn step(&self, found: Option<&'a Spanned<DeValue<'a>>>) -> Place<'a> {
+        match found {
+            Some(v) => Place::new(self.text, v.span(), Some(v.get_ref())),
+            None => Place::new(self.text, self.span.clone(), None),
+        }
+    }
+
+    /// A problem reported here.
+    pub fn problem(&self, message: &str) -> Problem {
+        problem_at(self.text, Some(self.span.clone()), message)
+    }
+
+    /// A problem that a collector library found in one of this table's settings.
+    pub fn setting(&self, p: &evident_collectors::SettingProblem) -> Problem {
+        let at = self.key(p.key);
+        match p.index {
+            Some(i) => at.item(i).problem(&p.message),
+            None => at.problem(&p.message),
+        }
+    }
+}
+
 /// Longest run a collector may be given (7 days).
 const MAX_TIMEOUT_SECONDS: u64 = 7 * 86_400;
 /// Largest random delay of a scheduled run (1 day).
@@ -388,7 +443,19 @@ pub fn url_has_credentials(url: &str) -> bool {
         .is_some_and(|authority| authority.contains('@'))
 }
 
-fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Vec<Problem>) {
+fn validate(
+    cfg: &Config,
+    text: &str,
+    masked_text: &str,
+    masked: &[Range<usize>],
+    problems: &mut Vec<Problem>,
+) {
+    // The same text the configuration was read from, parsed again for the
+    // positions of the settings. It parsed once, so it parses again; if not,
+    // problems are reported at their tables' headers.
+    let document = DeTable::parse(masked_text)
+        .ok()
+        .map(|t| DeValue::Table(t.into_inner()));
     for (key, path) in [
         ("data_dir", &cfg.agent.data_dir),
         ("key_file", &cfg.agent.key_file),
@@ -427,23 +494,27 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
         ));
     }
     let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut of_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for (inst, span) in cfg.collectors.all() {
+        // `all()` lists each kind's instances in file order: the n-th of a
+        // kind is the n-th element of `collectors.<kind>` in the document.
+        let n = of_kind.entry(inst.kind()).or_default();
+        let node = document
+            .as_ref()
+            .and_then(|d| d.get("collectors"))
+            .and_then(|c| c.get_ref().get(inst.kind()))
+            .and_then(|k| k.get_ref().get(*n))
+            .map(|i| i.get_ref());
+        *n += 1;
+        let at = Place::new(text, span.clone(), node);
         let common = inst.common();
         let name = inst.name().to_string();
         if name.trim().is_empty() {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                "collector name is empty",
-            ));
+            problems.push(at.key("name").problem("collector name is empty"));
         } else if !names.insert(name.clone()) {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!(
-                    "collector name {name:?} is used twice; names must be unique (set `name`)"
-                ),
-            ));
+            problems.push(at.key("name").problem(&format!(
+                "collector name {name:?} is used twice; names must be unique (set `name`)"
+            )));
         }
         let known: BTreeSet<&str> = evident_policies::checks()
             .into_iter()
@@ -473,35 +544,34 @@ fn validate(cfg: &Config, text: &str, masked: &[Range<usize>], problems: &mut Ve
             }
         }
         if let Err(e) = CronSchedule::parse(common.schedule.get_ref()) {
-            let at = common.schedule.span();
+            let schedule = common.schedule.span();
             problems.push(problem_at(
                 text,
-                Some(if at.is_empty() { span.clone() } else { at }),
+                Some(if schedule.is_empty() {
+                    span.clone()
+                } else {
+                    schedule
+                }),
                 &e.to_string(),
             ));
         }
         if common.timeout_seconds == 0 || common.timeout_seconds > MAX_TIMEOUT_SECONDS {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!("timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS} (7 days)"),
-            ));
+            problems.push(at.key("timeout_seconds").problem(&format!(
+                "timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS} (7 days)"
+            )));
         }
         if common.jitter_seconds > MAX_JITTER_SECONDS {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!("jitter_seconds must be at most {MAX_JITTER_SECONDS} (1 day)"),
-            ));
+            problems.push(at.key("jitter_seconds").problem(&format!(
+                "jitter_seconds must be at most {MAX_JITTER_SECONDS} (1 day)"
+            )));
         }
         if common.retries > MAX_RETRIES {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!("retries must be at most {MAX_RETRIES}"),
-            ));
+            problems.push(
+                at.key("retries")
+                    .problem(&format!("retries must be at most {MAX_RETRIES}")),
+            );
         }
-        inst.validate(text, &span, problems);
+        inst.validate(&at, problems);
     }
     let mut clauses: BTreeSet<&str> = BTreeSet::new();
     let today = chrono::Utc::now().date_naive();
@@ -1048,9 +1118,9 @@ mod tests {
         assert_eq!(at("data_dir is empty"), 2);
         assert_eq!(at("is a directory"), 3);
         assert_eq!(at("incident_period_days"), 6);
-        assert_eq!(at("timeout_seconds must be between"), 8);
-        assert_eq!(at("jitter_seconds"), 8);
-        assert_eq!(at("retries must be"), 8);
+        assert_eq!(at("timeout_seconds must be between"), 9);
+        assert_eq!(at("jitter_seconds"), 10);
+        assert_eq!(at("retries must be"), 11);
         assert_eq!(at("listed twice"), 12);
         assert_eq!(at("holds credentials"), 14);
         assert!(
@@ -1107,6 +1177,137 @@ mod tests {
         assert!(problems[0].message.contains("in clear"), "{problems:#?}");
         let problems = parse(&format!("{base}max_owners = 0\n")).expect_err("max_owners");
         assert!(problems[0].message.contains("max_owners"), "{problems:#?}");
+    }
+
+    /// Line and column of the first problem whose message contains `needle`.
+    fn position(problems: &[Problem], needle: &str) -> (usize, usize) {
+        problems
+            .iter()
+            .find(|p| p.message.contains(needle))
+            .map(|p| (p.line, p.column))
+            .unwrap_or_else(|| panic!("no problem with {needle:?}: {problems:#?}"))
+    }
+
+    /// Each problem of a collector setting is reported at that setting in
+    /// its own `[[collectors.aws]]` instance (not at the first instance
+    /// with the key, nor at the table header), also in a sub-table, an
+    /// inline table, a dotted key and a list element; a problem of a key
+    /// that is absent is reported at the instance's header.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn aws_problems_are_reported_at_the_key_of_their_own_instance() {
+        let text = r#"[[collectors.aws]]
+name = "prod"
+accounts = [{ profile = "prod" }]
+regions = ["us-east-1"]
+concurrency = 2
+max_attempts = 3
+endpoint_url = "http://127.0.0.1:5000"
+
+[collectors.aws.backup]
+rpo_hours = 24
+
+[[collectors.aws]]
+name = "staging"
+accounts = [{ profile = "staging" }, { role_arn = "arn:aws:iam::1:user/x" }]
+regions = ["us-east-1", "EU West"]
+concurrency = 0
+max_attempts = 0
+endpoint_url = "ftp://127.0.0.1:5000"
+network = { admin_ports = [22, 0] }
+
+[collectors.aws.backup]
+rpo_hours = 0
+rpo_hours_by = { "arn:aws:rds:us-east-1:111122223333:db:orders" = 0 }
+
+[[collectors.aws]]
+name = "dotted"
+accounts = [{ profile = "dotted" }]
+backup.rds_min_retention_days = 40
+
+[[collectors.aws]]
+name = "empty"
+"#;
+        let problems = parse(text).expect_err("invalid");
+        assert_eq!(position(&problems, "is not an IAM role ARN"), (14, 51));
+        assert_eq!(position(&problems, "\"EU West\" is not a region"), (15, 25));
+        assert_eq!(position(&problems, "concurrency must"), (16, 15));
+        assert_eq!(position(&problems, "max_attempts must"), (17, 16));
+        assert_eq!(position(&problems, "endpoint_url \"ftp"), (18, 16));
+        assert_eq!(position(&problems, "0 is not a port"), (19, 32));
+        assert_eq!(position(&problems, "backup.rpo_hours must"), (22, 13));
+        assert_eq!(position(&problems, "rpo_hours_by"), (23, 67));
+        assert_eq!(position(&problems, "rds_min_retention_days 40"), (28, 33));
+        assert_eq!(position(&problems, "name at least one entry"), (30, 1));
+        assert_eq!(problems.len(), 10, "{problems:#?}");
+    }
+
+    #[test]
+    fn backup_problems_are_reported_at_the_key_of_their_own_set() {
+        let set = "backend = \"restic\"\nrepository = \"/srv/restic\"\npassword_file = \"/etc/evident/restic.pw\"\nrto_target_seconds = 60\n";
+        let text = format!(
+            "[[collectors.backup]]\nname = \"nightly\"\nsandbox_dir = \"/var/tmp\"\n[[collectors.backup.sets]]\nname = \"files\"\nrpo_hours = 24\n{set}\n\
+             [[collectors.backup]]\nname = \"weekly\"\nsandbox_dir = \"relative/dir\"\n[[collectors.backup.sets]]\nname = \"files\"\nrpo_hours = 24\n{set}\
+             [[collectors.backup.sets]]\nname = \"files\"\nrpo_hours = 0\n{set}canaries = [\n  {{ path = \"a\", sha256 = \"{}\" }},\n  {{ path = \"b\", sha256 = \"zz\" }},\n]\n",
+            "2c".repeat(32)
+        );
+        let problems = parse(&text).expect_err("invalid");
+        assert_eq!(position(&problems, "sandbox_dir must"), (14, 15));
+        assert_eq!(position(&problems, "\"files\" is used twice"), (23, 8));
+        assert_eq!(position(&problems, "rpo_hours must"), (24, 13));
+        assert_eq!(position(&problems, "canary b needs"), (31, 3));
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn webfilter_problems_are_reported_at_the_key_of_their_own_instance() {
+        let instance = |name: &str, timeout: u64, canary: &str| {
+            format!(
+                "[[collectors.webfilter]]\nname = \"{name}\"\nquery_timeout_seconds = {timeout}\n[[collectors.webfilter.proxies]]\naddress = \"10.0.0.8:3128\"\ncontrol = \"http://www.example.com/\"\n[collectors.webfilter.proxies.canaries]\nmalware = [\"http://malware.example/\", \"{canary}\"]\n"
+            )
+        };
+        let text = format!(
+            "{}\n{}",
+            instance("office", 5, "http://gambling.example/"),
+            instance("lab", 0, "gopher://gambling.example/")
+        );
+        let problems = parse(&text).expect_err("invalid");
+        assert_eq!(position(&problems, "query_timeout_seconds must"), (12, 25));
+        assert_eq!(position(&problems, "gopher"), (17, 39));
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+    }
+
+    #[cfg(feature = "github")]
+    #[test]
+    fn github_problems_are_reported_at_the_key_of_their_own_instance() {
+        let text = "[[collectors.github]]\nname = \"a\"\norganisations = [\"acme\"]\ntoken_env = \"GH_TOKEN\"\nbase_url = \"https://github.example/api/v3\"\nmax_owners = 3\n\n[[collectors.github]]\nname = \"b\"\norganisations = [\"acme\", \" \"]\ntoken_env = \"GH_TOKEN\"\ntoken_file = \"/etc/evident/gh-token\"\nbase_url = \"http://github.example/api/v3\"\nmax_owners = 0\n";
+        let problems = parse(text).expect_err("invalid");
+        assert_eq!(position(&problems, "organisations must"), (10, 26));
+        assert_eq!(position(&problems, "set only one credential"), (12, 14));
+        assert_eq!(position(&problems, "in clear"), (13, 12));
+        assert_eq!(position(&problems, "max_owners must"), (14, 14));
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn dlp_problems_are_reported_at_the_key_of_their_own_instance() {
+        let text = "[[collectors.dlp]]\nname = \"a\"\npaths = [\"/srv\"]\nfingerprint_key_file = \"/etc/evident/dlp.key\"\nmax_file_size_mb = 64\n\n[[collectors.dlp]]\nname = \"b\"\npaths = [\"/srv\", \"srv/share\"]\nfingerprint_key_file = \"/etc/evident/dlp.key\"\nbaseline_file = \"baseline.json\"\nmax_file_size_mb = 0\n[[collectors.dlp.s3]]\nbuckets = [{ bucket = \"team-share\" }]\n[[collectors.dlp.s3]]\nbuckets = [{ bucket = \"team-share\" }, { bucket = \"Team_Share\" }]\nmax_objects = 0\n";
+        let problems = parse(text).expect_err("invalid");
+        assert_eq!(position(&problems, "\"srv/share\" must be"), (9, 18));
+        assert_eq!(position(&problems, "\"baseline.json\" must be"), (11, 17));
+        assert_eq!(position(&problems, "max_file_size_mb must"), (12, 20));
+        assert_eq!(position(&problems, "s3[1]: \"Team_Share\""), (16, 39));
+        assert_eq!(position(&problems, "s3[1]: max_objects"), (17, 15));
+    }
+
+    #[test]
+    fn common_collector_settings_are_reported_at_their_key() {
+        let text = "[[collectors.host]]\nname = \"a\"\ntimeout_seconds = 60\n\n[[collectors.host]]\nname = \"b\"\ntimeout_seconds = 0\nretries = 99\n\n[[collectors.host]]\nname = \"b\"\n";
+        let problems = parse(text).expect_err("invalid");
+        assert_eq!(position(&problems, "timeout_seconds must"), (7, 19));
+        assert_eq!(position(&problems, "retries must"), (8, 11));
+        assert_eq!(position(&problems, "\"b\" is used twice"), (11, 8));
+        assert_eq!(problems.len(), 3, "{problems:#?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use evident_policies::{Observation, Target};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::Problem;
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::schedule::{CronSchedule, ScheduleError};
 
@@ -80,8 +80,10 @@ pub trait Kind: HasCommon + std::fmt::Debug + Send + Sync {
     fn sources(&self) -> &'static [&'static str];
     /// The target its findings are about when the collector fails as a whole.
     fn target(&self) -> Target;
-    /// Kind-specific validation (the common fields are validated generically).
-    fn validate(&self, _text: &str, _span: &Range<usize>, _problems: &mut Vec<Problem>) {}
+    /// Kind-specific validation (the common fields are validated generically):
+    /// each problem reported at the setting it is about, found from `at`, the
+    /// instance's table.
+    fn validate(&self, _at: &Place<'_>, _problems: &mut Vec<Problem>) {}
     /// Collect: I/O only, no evaluation. The future owns what it needs.
     fn collect(&self, now: DateTime<Utc>) -> BoxFut<Result<Vec<Observation>, RunFailure>>;
 }
@@ -205,8 +207,8 @@ macro_rules! collector_kinds {
                 match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.target(), )+ }
             }
             /// Kind-specific validation.
-            pub fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.validate(text, span, problems), )+ }
+            pub fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
+                match self { $( $(#[cfg($cfg)])? AnyInstance::$variant(i) => i.validate(at, problems), )+ }
             }
             /// Collect.
             pub fn collect(&self, now: DateTime<Utc>) -> BoxFut<Result<Vec<Observation>, RunFailure>> {

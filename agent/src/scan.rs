@@ -116,7 +116,8 @@ fn s3_source(args: &ScanArgs) -> anyhow::Result<Option<S3Source>> {
     src.skip_suffixes = args.s3_skip_suffixes.clone();
     let problems = src.problems();
     if !problems.is_empty() {
-        return Err(crate::UsageError(problems.join("; ")).into());
+        let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        return Err(crate::UsageError(messages.join("; ")).into());
     }
     Ok(Some(src))
 }

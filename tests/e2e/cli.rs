@@ -278,6 +278,39 @@ fn invalid_config_lists_every_problem_and_touches_nothing() {
     );
 }
 
+/// A bad value in the second instance of a collector kind is reported at
+/// its own line and column (not at the first instance's key, nor at the
+/// table header), together with the file's other problems.
+#[test]
+fn a_bad_value_in_a_second_collector_instance_is_reported_at_its_line() {
+    let sb = Sandbox::new();
+    let webfilter = |name: &str, timeout: u32| {
+        format!(
+            "[[collectors.webfilter]]\nname = \"{name}\"\nquery_timeout_seconds = {timeout}\n[[collectors.webfilter.resolvers]]\naddress = \"127.0.0.1:53\"\ncontrols = [\"example.org\"]\ncanaries = {{ malware = [\"malware.test\"] }}\n"
+        )
+    };
+    let cfg = sb.write(
+        "two.toml",
+        &format!(
+            "{}\n{}\n[[collectors.host]]\ntimeout_seconds = 0\n",
+            webfilter("office", 5),
+            webfilter("lab", 0)
+        ),
+    );
+    let o = sb.evident_with(&cfg, &["validate"]);
+    assert_code(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("two.toml:11:25: query_timeout_seconds must be at least 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("two.toml:18:19: timeout_seconds must be between"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems"), "{err}");
+}
+
 #[test]
 fn a_key_readable_by_others_is_refused_and_nothing_is_recorded() {
     let sb = Sandbox::new();
@@ -670,7 +703,8 @@ fn issue_2_a_mistyped_root_is_a_config_error() {
     assert_code(&o, 2);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["valid"], false);
-    assert_eq!(v["problems"][0]["line"], 1);
+    assert_eq!(v["problems"][0]["line"], 2);
+    assert_eq!(v["problems"][0]["column"], 8);
 }
 
 #[test]

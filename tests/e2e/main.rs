@@ -20,3 +20,4 @@ mod publish;
 mod support;
 mod timestamp;
 mod verify_cli;
+mod workspace;

@@ -1,7 +1,5 @@
 //! `[[collectors.aws]]`: AWS accounts, through the official SDK with read-only credentials.
 
-use std::ops::Range;
-
 use chrono::{DateTime, Utc};
 use evident_collector_aws::{AccountSpec, AwsCollector, AwsSettings, OrganizationDiscovery};
 use evident_policies::aws::backup::BackupSettings;
@@ -10,7 +8,7 @@ use evident_policies::aws::iam::IamSettings;
 use evident_policies::aws::network::NetworkSettings;
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
@@ -97,42 +95,60 @@ impl Kind for AwsInstance {
         }
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-        let mut bad = |m: String| problems.push(problem_at(text, Some(span.clone()), &m));
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
+        let mut bad = |place: Place<'_>, m: String| problems.push(place.problem(&m));
         if self.accounts.is_empty() && self.organization.is_none() {
-            bad("name at least one entry in accounts, or an organization to discover".into());
+            bad(
+                at.key("accounts"),
+                "name at least one entry in accounts, or an organization to discover".into(),
+            );
         }
         if self.regions.is_empty() {
-            bad("regions must name at least one region".into());
+            bad(
+                at.key("regions"),
+                "regions must name at least one region".into(),
+            );
         }
-        for r in &self.regions {
+        for (i, r) in self.regions.iter().enumerate() {
             if r.is_empty()
                 || !r
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
-                bad(format!(
-                    "region {r:?} is not a region name such as us-east-1"
-                ));
+                bad(
+                    at.key("regions").item(i),
+                    format!("region {r:?} is not a region name such as us-east-1"),
+                );
             }
         }
         if self.concurrency == 0 {
-            bad("concurrency must be at least 1".into());
+            bad(
+                at.key("concurrency"),
+                "concurrency must be at least 1".into(),
+            );
         }
         if self.max_attempts == 0 {
-            bad("max_attempts must be at least 1".into());
+            bad(
+                at.key("max_attempts"),
+                "max_attempts must be at least 1".into(),
+            );
         }
         if self.call_timeout_seconds == 0 {
-            bad("call_timeout_seconds must be at least 1".into());
+            bad(
+                at.key("call_timeout_seconds"),
+                "call_timeout_seconds must be at least 1".into(),
+            );
         }
         if let Some(url) = &self.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bad(format!(
-                    "endpoint_url {url:?} must start with http:// or https://"
-                ));
+                bad(
+                    at.key("endpoint_url"),
+                    format!("endpoint_url {url:?} must start with http:// or https://"),
+                );
             }
         }
-        for a in &self.accounts {
+        for (i, a) in self.accounts.iter().enumerate() {
+            let account = at.key("accounts").item(i);
             if let Some(arn) = &a.role_arn {
                 let parts: Vec<&str> = arn.split(':').collect();
                 if parts.len() != 6
@@ -141,47 +157,79 @@ impl Kind for AwsInstance {
                     || parts[4].len() != 12
                     || !parts[5].starts_with("role/")
                 {
-                    bad(format!("role_arn {arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"));
+                    bad(account.key("role_arn"), format!("role_arn {arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"));
                 }
             } else if a.external_id_env.is_some() || a.external_id_file.is_some() {
-                bad("an external id needs a role_arn".into());
+                let key = if a.external_id_env.is_some() {
+                    "external_id_env"
+                } else {
+                    "external_id_file"
+                };
+                bad(account.key(key), "an external id needs a role_arn".into());
             }
             if a.external_id_env.is_some() && a.external_id_file.is_some() {
-                bad("give the external id as external_id_env or external_id_file, not both".into());
+                bad(
+                    account.key("external_id_file"),
+                    "give the external id as external_id_env or external_id_file, not both".into(),
+                );
             }
         }
+        let backup = at.key("backup");
         if self.backup.rpo_hours == 0 {
-            bad("backup.rpo_hours must be at least 1".into());
+            bad(
+                backup.key("rpo_hours"),
+                "backup.rpo_hours must be at least 1".into(),
+            );
         }
         for (key, hours) in &self.backup.rpo_hours_by {
             if *hours == 0 {
-                bad(format!("backup.rpo_hours_by.{key:?} must be at least 1"));
+                bad(
+                    backup.key("rpo_hours_by").key(key),
+                    format!("backup.rpo_hours_by.{key:?} must be at least 1"),
+                );
             }
         }
         if self.backup.restore_test_max_age_days == 0 {
-            bad("backup.restore_test_max_age_days must be at least 1".into());
+            bad(
+                backup.key("restore_test_max_age_days"),
+                "backup.restore_test_max_age_days must be at least 1".into(),
+            );
         }
         if !(1..=35).contains(&self.backup.rds_min_retention_days) {
-            bad(format!(
-                "backup.rds_min_retention_days {} must be between 1 and 35 (the RDS maximum)",
-                self.backup.rds_min_retention_days
-            ));
+            bad(
+                backup.key("rds_min_retention_days"),
+                format!(
+                    "backup.rds_min_retention_days {} must be between 1 and 35 (the RDS maximum)",
+                    self.backup.rds_min_retention_days
+                ),
+            );
         }
+        let admin_ports = at.key("network").key("admin_ports");
         if self.network.admin_ports.is_empty() {
-            bad("network.admin_ports must name at least one port".into());
+            bad(
+                admin_ports.clone(),
+                "network.admin_ports must name at least one port".into(),
+            );
         }
-        if self.network.admin_ports.contains(&0) {
-            bad("network.admin_ports: 0 is not a port".into());
+        if let Some(i) = self.network.admin_ports.iter().position(|p| *p == 0) {
+            bad(
+                admin_ports.item(i),
+                "network.admin_ports: 0 is not a port".into(),
+            );
         }
         if let Some(o) = &self.organization {
+            let org = at.key("organization");
             if o.role_name.is_empty() || o.role_name.contains([':', '/']) {
-                bad(format!(
-                    "organization.role_name {:?} must be a role name, not an ARN or path",
-                    o.role_name
-                ));
+                bad(
+                    org.key("role_name"),
+                    format!(
+                        "organization.role_name {:?} must be a role name, not an ARN or path",
+                        o.role_name
+                    ),
+                );
             }
             if o.external_id_env.is_some() && o.external_id_file.is_some() {
-                bad("give the organization's external id as external_id_env or external_id_file, not both".into());
+                bad(org.key("external_id_file"), "give the organization's external id as external_id_env or external_id_file, not both".into());
             }
         }
     }

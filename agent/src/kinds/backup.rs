@@ -1,6 +1,5 @@
 //! `[[collectors.backup]]`: restore tests of restic, borg and PostgreSQL backups.
 
-use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,7 +7,7 @@ use chrono::{DateTime, Utc};
 use evident_collectors::backup::{self, BackupSet, BackupSettings};
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::{HasCommon, Kind};
 
@@ -49,23 +48,32 @@ impl Kind for BackupInstance {
         }
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-        let mut at = |m: &str| problems.push(problem_at(text, Some(span.clone()), m));
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
         if self.sets.is_empty() {
-            at("a backup collector needs at least one [[collectors.backup.sets]]");
+            problems.push(
+                at.key("sets")
+                    .problem("a backup collector needs at least one [[collectors.backup.sets]]"),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
-        for s in &self.sets {
+        for (i, s) in self.sets.iter().enumerate() {
+            let set = at.key("sets").item(i);
             if !names.insert(s.name.as_str()) {
-                at(&format!("backup set name {:?} is used twice", s.name));
+                problems.push(
+                    set.key("name")
+                        .problem(&format!("backup set name {:?} is used twice", s.name)),
+                );
             }
             for p in s.problems() {
-                at(&p);
+                problems.push(set.setting(&p));
             }
         }
         if let Some(d) = &self.sandbox_dir {
             if !d.is_absolute() {
-                at("sandbox_dir must be an absolute path");
+                problems.push(
+                    at.key("sandbox_dir")
+                        .problem("sandbox_dir must be an absolute path"),
+                );
             }
         }
     }

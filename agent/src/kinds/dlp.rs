@@ -2,7 +2,6 @@
 //! histories on this host, and of S3 objects (`[[collectors.dlp.s3]]`,
 //! opt-in, see [`super::dlp_s3`]), with the `evident-dlp` engine.
 
-use std::ops::Range;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +13,7 @@ use evident_policies::dlp::{
 };
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 use crate::kinds::dlp_s3::S3Source;
@@ -265,34 +264,47 @@ impl Kind for DlpInstance {
         host_target()
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-        let mut bad = |msg: String| problems.push(problem_at(text, Some(span.clone()), &msg));
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
         if self.paths.is_empty() && self.git_repos.is_empty() && self.s3.is_empty() {
-            bad("a dlp collector needs at least one of `paths`, `git_repos` or `s3`".into());
+            problems.push(
+                at.problem("a dlp collector needs at least one of `paths`, `git_repos` or `s3`"),
+            );
         }
         for (i, src) in self.s3.iter().enumerate() {
-            for p in src.problems() {
-                bad(format!("s3[{i}]: {p}"));
+            let source = at.key("s3").item(i);
+            for mut p in src.problems() {
+                p.message = format!("s3[{i}]: {}", p.message);
+                problems.push(source.setting(&p));
             }
         }
-        for p in self
-            .paths
-            .iter()
-            .chain(&self.git_repos)
-            .chain(std::iter::once(&self.fingerprint_key_file))
-            .chain(&self.rules_file)
-            .chain(&self.allowlist_file)
-            .chain(&self.baseline_file)
-        {
+        let lists = [("paths", &self.paths), ("git_repos", &self.git_repos)]
+            .into_iter()
+            .flat_map(|(key, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, p)| (at.key(key).item(i), p))
+            });
+        let files = [
+            ("fingerprint_key_file", Some(&self.fingerprint_key_file)),
+            ("rules_file", self.rules_file.as_ref()),
+            ("allowlist_file", self.allowlist_file.as_ref()),
+            ("baseline_file", self.baseline_file.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, p)| p.map(|p| (at.key(key), p)));
+        for (place, p) in lists.chain(files) {
             if !p.is_absolute() {
-                bad(format!(
+                problems.push(place.problem(&format!(
                     "{:?} must be an absolute path",
                     p.display().to_string()
-                ));
+                )));
             }
         }
         if self.max_file_size_mb == 0 {
-            bad("max_file_size_mb must be at least 1".into());
+            problems.push(
+                at.key("max_file_size_mb")
+                    .problem("max_file_size_mb must be at least 1"),
+            );
         }
     }
 

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use evident_collectors::SettingProblem;
+
 #[cfg(feature = "aws")]
 use evident_dlp::{ScanOptions, ScanReport};
 
@@ -108,16 +110,22 @@ impl S3Source {
         }
     }
 
-    /// Every problem of this source's settings.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem of this source's settings, each with the key it is about.
+    pub fn problems(&self) -> Vec<SettingProblem> {
         let mut out = Vec::new();
         if !cfg!(feature = "aws") {
-            out.push("s3 locations need evident built with the `aws` feature".to_string());
+            out.push(SettingProblem::new(
+                "buckets",
+                "s3 locations need evident built with the `aws` feature",
+            ));
         }
         if self.buckets.is_empty() {
-            out.push("an s3 location needs at least one entry in buckets".into());
+            out.push(SettingProblem::new(
+                "buckets",
+                "an s3 location needs at least one entry in buckets",
+            ));
         }
-        for b in &self.buckets {
+        for (i, b) in self.buckets.iter().enumerate() {
             let n = &b.bucket;
             let ok = (3..=63).contains(&n.len())
                 && n.bytes().all(|c| {
@@ -126,7 +134,11 @@ impl S3Source {
                 && n.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && n.ends_with(|c: char| c.is_ascii_alphanumeric());
             if !ok {
-                out.push(format!("{n:?} is not an S3 bucket name"));
+                out.push(SettingProblem::item(
+                    "buckets",
+                    i,
+                    format!("{n:?} is not an S3 bucket name"),
+                ));
             }
         }
         if let Some(arn) = &self.role_arn {
@@ -137,23 +149,34 @@ impl S3Source {
                 || parts[4].len() != 12
                 || !parts[5].starts_with("role/")
             {
-                out.push(format!(
-                    "role_arn {arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+                out.push(SettingProblem::new(
+                    "role_arn",
+                    format!(
+                        "role_arn {arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+                    ),
                 ));
             }
         } else if self.external_id_env.is_some() || self.external_id_file.is_some() {
-            out.push("an external id needs a role_arn".into());
+            out.push(SettingProblem::new(
+                if self.external_id_env.is_some() {
+                    "external_id_env"
+                } else {
+                    "external_id_file"
+                },
+                "an external id needs a role_arn",
+            ));
         }
         if self.external_id_env.is_some() && self.external_id_file.is_some() {
-            out.push(
-                "give the external id as external_id_env or external_id_file, not both".into(),
-            );
+            out.push(SettingProblem::new(
+                "external_id_file",
+                "give the external id as external_id_env or external_id_file, not both",
+            ));
         }
         if let Some(p) = &self.external_id_file {
             if !p.is_absolute() {
-                out.push(format!(
-                    "{:?} must be an absolute path",
-                    p.display().to_string()
+                out.push(SettingProblem::new(
+                    "external_id_file",
+                    format!("{:?} must be an absolute path", p.display().to_string()),
                 ));
             }
         }
@@ -163,15 +186,19 @@ impl S3Source {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            out.push(format!(
-                "region {:?} is not a region name such as us-east-1",
-                self.region
+            out.push(SettingProblem::new(
+                "region",
+                format!(
+                    "region {:?} is not a region name such as us-east-1",
+                    self.region
+                ),
             ));
         }
         if let Some(url) = &self.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                out.push(format!(
-                    "endpoint_url {url:?} must start with http:// or https://"
+                out.push(SettingProblem::new(
+                    "endpoint_url",
+                    format!("endpoint_url {url:?} must start with http:// or https://"),
                 ));
             }
         }
@@ -184,11 +211,18 @@ impl S3Source {
             ("concurrency", self.concurrency as u64),
         ] {
             if v == 0 {
-                out.push(format!("{name} must be at least 1"));
+                out.push(SettingProblem::new(
+                    name,
+                    format!("{name} must be at least 1"),
+                ));
             }
         }
-        if self.skip_suffixes.iter().any(String::is_empty) {
-            out.push("skip_suffixes must not hold an empty suffix".into());
+        if let Some(i) = self.skip_suffixes.iter().position(String::is_empty) {
+            out.push(SettingProblem::item(
+                "skip_suffixes",
+                i,
+                "skip_suffixes must not hold an empty suffix",
+            ));
         }
         out
     }

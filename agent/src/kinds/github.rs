@@ -5,13 +5,12 @@
 //! default-on cargo feature `github`; a build without it still parses the
 //! configuration and reports that it cannot run it.
 
-use std::ops::Range;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
@@ -79,18 +78,6 @@ fn is_loopback_host(authority: &str) -> bool {
 /// The sources of the GitHub collector (also when it is not compiled in).
 const SOURCES: &[&str] = &["github.org", "github.repositories"];
 
-impl GithubInstance {
-    fn credential_sources(&self) -> usize {
-        usize::from(self.token_env.is_some())
-            + usize::from(self.token_file.is_some())
-            + usize::from(
-                self.app_id.is_some()
-                    || self.app_private_key_file.is_some()
-                    || self.app_installation_id.is_some(),
-            )
-    }
-}
-
 impl Kind for GithubInstance {
     const KIND: &'static str = "github";
 
@@ -105,36 +92,66 @@ impl Kind for GithubInstance {
         }
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-        let mut problem = |m: &str| problems.push(problem_at(text, Some(span.clone()), m));
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
+        let mut problem = |place: Place<'_>, m: &str| problems.push(place.problem(m));
         if !cfg!(feature = "github") {
-            problem("this build of evident has no GitHub support (cargo feature `github`)");
+            problem(
+                at.clone(),
+                "this build of evident has no GitHub support (cargo feature `github`)",
+            );
         }
         if self.organisations.is_empty() || self.organisations.iter().any(|o| o.trim().is_empty()) {
-            problem("organisations must list at least one organisation login");
+            let place = match self.organisations.iter().position(|o| o.trim().is_empty()) {
+                Some(i) => at.key("organisations").item(i),
+                None => at.key("organisations"),
+            };
+            problem(
+                place,
+                "organisations must list at least one organisation login",
+            );
         }
-        match self.credential_sources() {
-            0 => problem("set one credential: token_env, token_file, or app_id with app_private_key_file and app_installation_id"),
-            1 => {}
-            _ => problem("set only one credential: token_env, token_file, or the app_* fields"),
+        // The app_* key present, to point at when the App is incomplete.
+        let app_key = [
+            ("app_id", self.app_id.is_some()),
+            ("app_private_key_file", self.app_private_key_file.is_some()),
+            ("app_installation_id", self.app_installation_id.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key));
+        // The credentials given, in the order the messages name them.
+        let credentials: Vec<&str> = [
+            ("token_env", self.token_env.is_some()),
+            ("token_file", self.token_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .chain(app_key)
+        .collect();
+        match credentials.as_slice() {
+            [] => problem(at.clone(), "set one credential: token_env, token_file, or app_id with app_private_key_file and app_installation_id"),
+            [_] => {}
+            [.., last] => problem(
+                at.key(last),
+                "set only one credential: token_env, token_file, or the app_* fields",
+            ),
         }
-        if (self.app_id.is_some()
-            || self.app_private_key_file.is_some()
-            || self.app_installation_id.is_some())
-            && !(self.app_id.is_some()
+        if let Some(key) = app_key {
+            if !(self.app_id.is_some()
                 && self.app_private_key_file.is_some()
                 && self.app_installation_id.is_some())
-        {
-            problem(
-                "a GitHub App needs all of app_id, app_private_key_file and app_installation_id",
-            );
+            {
+                problem(
+                    at.key(key),
+                    "a GitHub App needs all of app_id, app_private_key_file and app_installation_id",
+                );
+            }
         }
         if let Some(env) = &self.token_env {
             if env.is_empty() || env.contains('=') {
-                problem("token_env must be the NAME of an environment variable (never the token itself)");
+                problem(at.key("token_env"), "token_env must be the NAME of an environment variable (never the token itself)");
             }
             if env.starts_with("ghp_") || env.starts_with("github_pat_") {
-                problem("token_env looks like a token; set it to the name of the environment variable that holds the token");
+                problem(at.key("token_env"), "token_env looks like a token; set it to the name of the environment variable that holds the token");
             }
         }
         for (key, path) in [
@@ -143,30 +160,37 @@ impl Kind for GithubInstance {
         ] {
             if let Some(p) = path {
                 if !p.is_absolute() {
-                    problem(&format!(
-                        "{key} {:?} must be an absolute path",
-                        p.display().to_string()
-                    ));
+                    problem(
+                        at.key(key),
+                        &format!(
+                            "{key} {:?} must be an absolute path",
+                            p.display().to_string()
+                        ),
+                    );
                 }
             }
         }
         if let Some(u) = &self.base_url {
+            let base_url = at.key("base_url");
             match u
                 .strip_prefix("https://")
                 .or_else(|| u.strip_prefix("http://"))
             {
-                None => problem(&format!(
+                None => problem(
+                    base_url,
+                    &format!(
                     "base_url {u:?} must start with https:// (or http:// for a local test server)"
-                )),
+                ),
+                ),
                 Some(rest) => {
                     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
                     let bad = |c: char| c.is_whitespace() || c.is_control() || c == '@';
                     if host.is_empty() || host.contains(bad) || rest.contains(char::is_whitespace) {
-                        problem(&format!(
+                        problem(base_url, &format!(
                             "base_url {u:?} needs a host name and no spaces or credentials, e.g. https://github.example.com/api/v3"
                         ));
                     } else if u.starts_with("http://") && !is_loopback_host(host) {
-                        problem(&format!(
+                        problem(base_url, &format!(
                             "base_url {u:?}: plain http would send the token in clear; use https:// (http:// is accepted for loopback test servers only)"
                         ));
                     }
@@ -174,7 +198,10 @@ impl Kind for GithubInstance {
             }
         }
         if self.max_owners == 0 {
-            problem("max_owners must be at least 1: every organisation has an owner");
+            problem(
+                at.key("max_owners"),
+                "max_owners must be at least 1: every organisation has an owner",
+            );
         }
     }
 

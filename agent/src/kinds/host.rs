@@ -1,13 +1,12 @@
 //! `[[collectors.host]]`: the Linux machine the agent runs on.
 
-use std::ops::Range;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use evident_collectors::host::{HostCollector, HostSettings};
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::Kind;
 
@@ -61,26 +60,18 @@ impl Kind for HostInstance {
         }
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
         if !self.root.is_absolute() {
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!(
-                    "root {:?} must be an absolute path",
-                    self.root.display().to_string()
-                ),
-            ));
+            problems.push(at.key("root").problem(&format!(
+                "root {:?} must be an absolute path",
+                self.root.display().to_string()
+            )));
         } else if !self.root.is_dir() {
             // A mistyped root would make every check "not applicable".
-            problems.push(problem_at(
-                text,
-                Some(span.clone()),
-                &format!(
-                    "root {:?} is not an existing directory",
-                    self.root.display().to_string()
-                ),
-            ));
+            problems.push(at.key("root").problem(&format!(
+                "root {:?} is not an existing directory",
+                self.root.display().to_string()
+            )));
         }
     }
 

@@ -1,13 +1,12 @@
 //! `[[collectors.webfilter]]`: DNS and HTTP proxy web filtering probes.
 
-use std::ops::Range;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use evident_collectors::webfilter::{self, ProxySettings, ResolverSettings, WebfilterSettings};
 use evident_policies::{Observation, Target, TargetKind};
 
-use crate::config::{problem_at, Problem};
+use crate::config::{Place, Problem};
 use crate::daemon::{BoxFut, RunFailure};
 use crate::instances::{HasCommon, Kind};
 
@@ -55,39 +54,50 @@ impl Kind for WebfilterInstance {
         }
     }
 
-    fn validate(&self, text: &str, span: &Range<usize>, problems: &mut Vec<Problem>) {
-        let mut at = |m: &str| problems.push(problem_at(text, Some(span.clone()), m));
+    fn validate(&self, at: &Place<'_>, problems: &mut Vec<Problem>) {
         if self.resolvers.is_empty() && self.proxies.is_empty() {
-            at("a webfilter collector needs at least one resolver or proxy");
+            problems.push(at.problem("a webfilter collector needs at least one resolver or proxy"));
         }
+        let query_timeout = at.key("query_timeout_seconds");
         if self.query_timeout_seconds == 0 {
-            at("query_timeout_seconds must be at least 1");
+            problems.push(query_timeout.problem("query_timeout_seconds must be at least 1"));
         } else if self.query_timeout_seconds >= self.timeout_seconds {
-            at("query_timeout_seconds must be shorter than the collector's timeout_seconds");
+            problems.push(query_timeout.problem(
+                "query_timeout_seconds must be shorter than the collector's timeout_seconds",
+            ));
         }
-        for r in &self.resolvers {
+        for (i, r) in self.resolvers.iter().enumerate() {
             if r.canaries.values().all(Vec::is_empty) || r.controls.is_empty() {
-                at(&format!(
+                let resolver = at.key("resolvers").item(i);
+                let place = if r.controls.is_empty() {
+                    resolver.key("controls")
+                } else {
+                    resolver.key("canaries")
+                };
+                problems.push(place.problem(&format!(
                     "resolver {} needs at least one canary name and one control name",
                     r.address
-                ));
+                )));
             }
         }
-        for p in &self.proxies {
+        for (i, p) in self.proxies.iter().enumerate() {
+            let proxy = at.key("proxies").item(i);
             if p.canaries.values().all(Vec::is_empty) {
-                at(&format!(
+                problems.push(proxy.key("canaries").problem(&format!(
                     "proxy {} needs at least one canary URL",
                     p.address
-                ));
+                )));
             }
-            for url in p
-                .canaries
-                .values()
-                .flatten()
-                .chain(std::iter::once(&p.control))
+            let canaries = p.canaries.iter().flat_map(|(category, urls)| {
+                let place = proxy.key("canaries").key(category);
+                urls.iter()
+                    .enumerate()
+                    .map(move |(j, url)| (place.item(j), url))
+            });
+            for (place, url) in canaries.chain(std::iter::once((proxy.key("control"), &p.control)))
             {
                 if let Err(e) = webfilter::http::parse_url(url) {
-                    at(&format!("proxy {}: {e}", p.address));
+                    problems.push(place.problem(&format!("proxy {}: {e}", p.address)));
                 }
             }
         }

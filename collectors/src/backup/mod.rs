@@ -28,6 +28,8 @@ use evident_policies::{Observation, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::SettingProblem;
+
 mod files;
 mod postgres;
 pub mod run;
@@ -129,72 +131,82 @@ fn valid_read_data_subset(s: &str) -> bool {
 }
 
 impl BackupSet {
-    /// Problems with the set's configuration, one message each.
-    pub fn problems(&self) -> Vec<String> {
+    /// Problems with the set's configuration, each with the key it is about.
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        let name = &self.name;
         let mut out = Vec::new();
         match (&self.password_file, &self.password_env) {
-            (Some(_), Some(_)) => out.push(format!(
-                "backup set {}: set password_file or password_env, not both",
-                self.name
+            (Some(_), Some(_)) => out.push(SettingProblem::new(
+                "password_env",
+                format!("backup set {name}: set password_file or password_env, not both"),
             )),
-            (None, None) if self.backend != Backend::Postgres => out.push(format!(
-                "backup set {}: password_file or password_env is required",
-                self.name
+            (None, None) if self.backend != Backend::Postgres => out.push(SettingProblem::new(
+                "password_file",
+                format!("backup set {name}: password_file or password_env is required"),
             )),
             _ => {}
         }
         if self.rpo_hours == 0 {
-            out.push(format!(
-                "backup set {}: rpo_hours must be at least 1",
-                self.name
+            out.push(SettingProblem::new(
+                "rpo_hours",
+                format!("backup set {name}: rpo_hours must be at least 1"),
             ));
         }
         if self.rto_target_seconds == 0 {
-            out.push(format!(
-                "backup set {}: rto_target_seconds must be at least 1",
-                self.name
+            out.push(SettingProblem::new(
+                "rto_target_seconds",
+                format!("backup set {name}: rto_target_seconds must be at least 1"),
             ));
         }
         if let Some(subset) = &self.read_data_subset {
             if self.backend != Backend::Restic {
-                out.push(format!(
-                    "backup set {}: read_data_subset applies to restic only",
-                    self.name
+                out.push(SettingProblem::new(
+                    "read_data_subset",
+                    format!("backup set {name}: read_data_subset applies to restic only"),
                 ));
             } else if !valid_read_data_subset(subset) {
-                out.push(format!(
-                    "backup set {}: read_data_subset {subset:?} must be a share such as `5%`, `1/10` or a size such as `500M`",
-                    self.name
+                out.push(SettingProblem::new(
+                    "read_data_subset",
+                    format!("backup set {name}: read_data_subset {subset:?} must be a share such as `5%`, `1/10` or a size such as `500M`"),
                 ));
             }
         }
-        for c in &self.canaries {
+        for (i, c) in self.canaries.iter().enumerate() {
             if c.sha256.len() != 64 || !c.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                out.push(format!(
-                    "backup set {}: canary {} needs a 64-digit hex sha256",
-                    self.name, c.path
+                out.push(SettingProblem::item(
+                    "canaries",
+                    i,
+                    format!(
+                        "backup set {name}: canary {} needs a 64-digit hex sha256",
+                        c.path
+                    ),
                 ));
             }
         }
         if self.backend == Backend::Postgres {
-            for s in &self.sanity {
+            for (i, s) in self.sanity.iter().enumerate() {
                 if postgres::quote_table(&s.table).is_none() {
-                    out.push(format!(
-                        "backup set {}: sanity table {:?} must be `table` or `schema.table` of letters, digits and _",
-                        self.name, s.table
+                    out.push(SettingProblem::item(
+                        "sanity",
+                        i,
+                        format!("backup set {name}: sanity table {:?} must be `table` or `schema.table` of letters, digits and _", s.table),
                     ));
                 }
             }
             if !self.canaries.is_empty() || !self.paths.is_empty() {
-                out.push(format!(
-                    "backup set {}: canaries and paths apply to restic and borg only",
-                    self.name
+                out.push(SettingProblem::new(
+                    if self.canaries.is_empty() {
+                        "paths"
+                    } else {
+                        "canaries"
+                    },
+                    format!("backup set {name}: canaries and paths apply to restic and borg only"),
                 ));
             }
         } else if !self.sanity.is_empty() {
-            out.push(format!(
-                "backup set {}: sanity queries apply to postgres only",
-                self.name
+            out.push(SettingProblem::new(
+                "sanity",
+                format!("backup set {name}: sanity queries apply to postgres only"),
             ));
         }
         out
@@ -477,7 +489,7 @@ mod problem_tests {
 
     #[test]
     fn a_sound_set_has_no_problems() {
-        assert_eq!(restic_set().problems(), Vec::<String>::new());
+        assert_eq!(restic_set().problems(), Vec::new());
     }
 
     #[test]
@@ -487,8 +499,29 @@ mod problem_tests {
         s.rto_target_seconds = 0;
         let p = s.problems();
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].contains("rpo_hours"), "{p:?}");
-        assert!(p[1].contains("rto_target_seconds"), "{p:?}");
+        assert_eq!(p[0].key, "rpo_hours", "{p:?}");
+        assert!(p[0].message.contains("rpo_hours"), "{p:?}");
+        assert_eq!(p[1].key, "rto_target_seconds", "{p:?}");
+        assert!(p[1].message.contains("rto_target_seconds"), "{p:?}");
+    }
+
+    #[test]
+    fn a_bad_canary_is_a_problem_of_that_element() {
+        let mut s = restic_set();
+        s.canaries = vec![
+            Canary {
+                path: "a".into(),
+                sha256: "ab".repeat(32),
+            },
+            Canary {
+                path: "b".into(),
+                sha256: "zz".into(),
+            },
+        ];
+        let p = s.problems();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].key, p[0].index), ("canaries", Some(1)), "{p:?}");
+        assert!(p[0].message.contains("canary b"), "{p:?}");
     }
 
     #[test]
@@ -503,9 +536,10 @@ mod problem_tests {
         }
         let mut s = restic_set();
         s.read_data_subset = Some("banana".into());
-        assert!(s.problems()[0].contains("read_data_subset"));
+        assert_eq!(s.problems()[0].key, "read_data_subset");
+        assert!(s.problems()[0].message.contains("read_data_subset"));
         s.backend = Backend::Borg;
         s.read_data_subset = Some("5%".into());
-        assert!(s.problems()[0].contains("restic only"));
+        assert!(s.problems()[0].message.contains("restic only"));
     }
 }
