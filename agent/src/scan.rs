@@ -201,11 +201,16 @@ pub fn run(
             b.inc(n);
         }
     };
-    let mut report = scan.run(&settings.paths, &settings.git_repos, Some(&progress));
+    let report = scan.run(&settings.paths, &settings.git_repos, Some(&progress));
     #[cfg(feature = "aws")]
-    for (_, r) in crate::kinds::dlp_s3::scan_sources(&settings.s3, &prepared, &settings.options) {
-        merge(&mut report, r);
-    }
+    let report = {
+        let mut report = report;
+        for (_, r) in crate::kinds::dlp_s3::scan_sources(&settings.s3, &prepared, &settings.options)
+        {
+            merge(&mut report, r);
+        }
+        report
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
