@@ -976,20 +976,24 @@ fn verify_files(all: &BTreeMap<String, Vec<u8>>, opts: &PackVerifyOptions<'_>) -
     match (text(SIGNER_KEY_FILE), read(SUMS_SIG_FILE)) {
         (Some(pem), Some(sig)) => {
             let kid = key_id_of_pem(&pem).unwrap_or_default();
-            let key = if trusted_key_pem.is_some() {
-                chain_pem(&kid)
-            } else {
-                Some(pem)
-            };
-            match key {
+            // Pinned or not, the signer must be in the key chain: the
+            // trusted key and its rotations, or (unpinned) the pack
+            // checkpoint's key and its rotations. Otherwise anyone could
+            // re-sign changed derived files (soa.csv, drift, OSCAL) with a
+            // key of their own while the checkpoint still names the agent.
+            match chain_pem(&kid) {
                 Some(k) if verify_signature(&k, &sums, &sig).is_ok() => {}
                 Some(_) => problem(
                     "sums_signature_invalid",
                     "SHA256SUMS.sig does not verify".into(),
                 ),
-                None => problem(
+                None if trusted_key_pem.is_some() => problem(
                     "untrusted_key",
                     format!("SHA256SUMS is signed by key {kid}, not by the trusted key or a key it was rotated to"),
+                ),
+                None => problem(
+                    "untrusted_key",
+                    format!("SHA256SUMS is signed by key {kid}, not by the key of the pack's checkpoint or a key it was rotated to"),
                 ),
             }
         }
@@ -1409,6 +1413,51 @@ mod tests {
             b.write_dir(&out, &signer),
             Err(PackError::OutputNotEmpty(_))
         ));
+    }
+
+    #[test]
+    fn derived_files_re_signed_by_another_key_fail_pinned_or_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = MemorySigner::generate().expect("key");
+        let l = ledger(dir.path(), &signer);
+        let (from, to) = window();
+        let out = dir.path().join("pack");
+        let mut b = PackBuilder::new(&l, from, to);
+        b.add_file("soa.csv", b"A.8.20,not_evaluated\n".to_vec())
+            .expect("add");
+        b.write_dir(&out, &signer).expect("write");
+        assert!(verify_pack(&out, None, None).expect("verify").is_ok());
+        // Forge the SoA, recompute its sum and re-sign SHA256SUMS with a
+        // key of one's own, leaving the agent's checkpoint as it was.
+        let soa_csv = out.join("soa.csv");
+        let forged = fs::read_to_string(&soa_csv)
+            .expect("soa.csv")
+            .replace("not_evaluated", "passing");
+        fs::write(&soa_csv, &forged).expect("forge");
+        let sums = fs::read_to_string(out.join(SUMS_FILE)).expect("sums");
+        let new_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(forged.as_bytes()));
+        let sums: String = sums
+            .lines()
+            .map(|line| match line.split_once("  ") {
+                Some((_, "soa.csv")) => format!("{new_hash}  soa.csv\n"),
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        fs::write(out.join(SUMS_FILE), &sums).expect("sums");
+        let forger = MemorySigner::generate().expect("key");
+        fs::write(
+            out.join(SUMS_SIG_FILE),
+            forger.sign(sums.as_bytes()).expect("sign"),
+        )
+        .expect("sig");
+        fs::write(out.join(SIGNER_KEY_FILE), forger.public_key_pem()).expect("pem");
+        for pinned in [None, Some(signer.public_key_pem())] {
+            let r = verify_pack(&out, None, pinned).expect("verify");
+            let codes: Vec<&str> = r.problems.iter().map(|p| p.code).collect();
+            assert!(codes.contains(&"untrusted_key"), "{pinned:?}: {codes:?}");
+            assert!(!r.is_ok());
+            assert!(r.to_string().contains(forger.key_id()), "{r}");
+        }
     }
 
     #[test]
