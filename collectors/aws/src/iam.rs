@@ -129,11 +129,16 @@ async fn privileged(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<Vec<Priv
     let mut users: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
     let mut managed_of_users: Vec<Vec<String>> = Vec::new();
     let mut managed_of_groups: Vec<(String, Vec<String>)> = Vec::new();
+    // IAM always sends the lists asked for, empty or not: an answer without
+    // them is unreadable, not an account without administrators.
+    let (mut saw_users, mut saw_groups) = (false, false);
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(p) => p,
             Err(e) => return Reading::Error(classify(op, &ctx.region, &e)),
         };
+        saw_users |= page.user_detail_list.is_some();
+        saw_groups |= page.group_detail_list.is_some();
         for p in page.policies() {
             let Some(arn) = p.arn() else { continue };
             let default = p
@@ -223,6 +228,13 @@ async fn privileged(ctx: &Ctx, client: &aws_sdk_iam::Client) -> Reading<Vec<Priv
                     .collect(),
             );
         }
+    }
+    if !(saw_users && saw_groups) {
+        return Reading::Error(malformed(
+            op,
+            &ctx.region,
+            "the answer has no UserDetailList or no GroupDetailList",
+        ));
     }
     let is_admin = |arn: &str| is_administrator_access_arn(arn) || admin_policies.contains(arn);
     for (name, managed) in managed_of_groups {

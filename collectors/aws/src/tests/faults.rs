@@ -485,3 +485,31 @@ async fn member_without_the_organization_view_or_denied_is_not_exempt() {
         }
     }
 }
+
+/// An answer to GetAccountAuthorizationDetails without its lists (HTTP 200,
+/// an empty result element) is unreadable: the privileged-users check is
+/// `error`, never "no IAM user has full administrative access". IAM sends
+/// the lists it was asked for even when they are empty, as the stub does in
+/// the documented-shape test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_details_without_their_lists_are_an_error_not_a_pass() {
+    let s = stub::start(|req| {
+        Some(match req.operation().as_str() {
+            "GetCallerIdentity" => caller_identity(ACCT),
+            "GetAccountAuthorizationDetails" => query_ok("GetAccountAuthorizationDetails", ""),
+            _ => return None,
+        })
+    });
+    let obs = AwsCollector::new(settings(&s.url))
+        .collect(chrono::Utc::now())
+        .await
+        .unwrap();
+    let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
+    let Reading::Error(e) = &iam.privileged_users else {
+        panic!("{:?}", iam.privileged_users)
+    };
+    assert_eq!(e.operation, "iam:GetAccountAuthorizationDetails");
+    assert!(e.message.contains("UserDetailList"), "{e:?}");
+    let (status, _) = one(&obs, "aws_iam_privileged_users_mfa_enabled");
+    assert_eq!(status, Status::Error);
+}
