@@ -116,6 +116,14 @@ pub enum LedgerError {
         /// What went wrong.
         message: String,
     },
+    /// An existing ledger cannot be read as it is.
+    #[error("cannot read ledger {}: {message}", path.display())]
+    Unreadable {
+        /// The ledger file.
+        path: PathBuf,
+        /// Why, and what to do.
+        message: String,
+    },
     /// The file is an SQLite database but not an evident ledger.
     #[error("{0} is not an evident ledger")]
     NotALedger(PathBuf),
@@ -301,6 +309,30 @@ struct AppendCache {
     frontier: Frontier,
 }
 
+/// Whether SQLite refused a read-only open for want of write access (to
+/// create the WAL index) rather than because the file is bad.
+fn is_read_only_refusal(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
+}
+
+/// `path` as the path part of an SQLite `file:` URI (`%`, `?` and `#`
+/// escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Create an empty ledger at `path` unless one appears there meanwhile.
 fn create_atomically(path: &Path) -> Result<(), LedgerError> {
     let name = path
@@ -420,14 +452,41 @@ impl Ledger {
         if !path.is_file() {
             return Err(LedgerError::NotFound(path));
         }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        match Ledger::read_only_with(&path, &path.to_string_lossy(), flags) {
+            Err(LedgerError::Sqlite(e)) if is_read_only_refusal(&e) => {
+                // A ledger in WAL mode needs its `-shm` file: without write
+                // access to the file or its directory (an auditor's copy,
+                // read-only media, another user) SQLite cannot make one.
+                // With no pending write-ahead log the file alone is the
+                // whole ledger, and SQLite can read it as immutable.
+                let wal = PathBuf::from(format!("{}-wal", path.display()));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(LedgerError::Unreadable {
+                        path: path.clone(),
+                        message: format!(
+                            "it cannot be read without write access while {} holds writes not yet folded into it; \
+                             read it as the agent's user, or copy the ledger file and its -wal file to a writable place",
+                            wal.display()
+                        ),
+                    });
+                }
+                Ledger::read_only_with(
+                    &path,
+                    &format!("file:{}?immutable=1", uri_path(&path)),
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                )
+            }
+            other => other,
+        }
+    }
+
+    fn read_only_with(path: &Path, name: &str, flags: OpenFlags) -> Result<Ledger, LedgerError> {
+        let conn = Connection::open_with_flags(name, flags)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let ledger = Ledger {
             conn,
-            path,
+            path: path.to_path_buf(),
             append_cache: None,
         };
         ledger.check_header()?;

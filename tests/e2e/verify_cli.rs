@@ -346,7 +346,28 @@ fn a_closed_stdout_ends_the_verifiers_with_141_and_no_panic() {
         .arg("verify");
     let mut auditor = evident_verify();
     auditor.arg("ledger").arg(&ledger);
-    for mut cmd in [verify, auditor] {
+    // The report commands too: a CI gate (`collect --fail-on fail`, `soa
+    // --check`) whose reader went away must not exit 0.
+    let mut cmds = vec![verify, auditor];
+    for args in [
+        &["collect", "--fail-on", "fail"][..],
+        &["soa"][..],
+        &["soa", "--format", "json"][..],
+        &["soa", "--check"][..],
+        &["checks"][..],
+        &["status"][..],
+        &["drift", "--since", "2020-01-01"][..],
+        &["export", "oscal"][..],
+    ] {
+        let mut c = evident();
+        c.arg("--config")
+            .arg(example_config())
+            .arg("--data-dir")
+            .arg(sb.data())
+            .args(args);
+        cmds.push(c);
+    }
+    for mut cmd in cmds {
         let out = cmd
             .stdout(closed())
             .stderr(std::process::Stdio::piped())
@@ -356,4 +377,73 @@ fn a_closed_stdout_ends_the_verifiers_with_141_and_no_panic() {
         assert_eq!(out.status.code(), Some(141), "{cmd:?}: {err}");
         assert!(!err.contains("panicked"), "{cmd:?}: {err}");
     }
+
+    // A full disk is an error of one line, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = evident_verify()
+        .arg("ledger")
+        .arg(&ledger)
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// An auditor's read-only copy: a ledger the user can read but neither it nor
+/// its directory can be written (SQLite cannot make the WAL index there). As
+/// root the verifier runs as `nobody` (setpriv), since root may write anyway.
+#[test]
+fn a_ledger_readable_but_not_writable_verifies_and_a_pending_wal_is_named() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    setup(d);
+    let ro = d.join("ro");
+    std::fs::create_dir(&ro).expect("mkdir");
+    std::fs::copy(d.join("ledger.db"), ro.join("ledger.db")).expect("copy");
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    mode(d, 0o755);
+    mode(&ro.join("ledger.db"), 0o444);
+    mode(&ro, 0o555);
+    let as_root = std::fs::metadata(&ro).expect("meta").uid() == 0;
+    let run = || {
+        let program = evident_verify().get_program().to_owned();
+        let mut c = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        c.arg("ledger")
+            .arg(ro.join("ledger.db"))
+            .output()
+            .expect("run")
+    };
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 records, 2 checkpoints"),
+        "{}",
+        text(&o)
+    );
+    // Writes not yet folded into the file: said so, never a verdict on a
+    // ledger read without them.
+    mode(&ro, 0o755);
+    std::fs::write(ro.join("ledger.db-wal"), b"pending writes").expect("wal");
+    mode(&ro, 0o555);
+    let o = run();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not yet folded"), "{}", text(&o));
+    mode(&ro, 0o755);
 }
