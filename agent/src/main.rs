@@ -27,6 +27,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit code: the command ran and (with --fail-on) no finding matched.
 pub const EXIT_OK: u8 = 0;
+/// Standard output was closed before the command finished (128 + SIGPIPE).
+pub const EXIT_CLOSED_STDOUT: u8 = 141;
 /// Exit code: the agent itself failed (ledger, key, I/O) or verification failed.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: invalid configuration or command line.
@@ -360,7 +362,10 @@ fn main() -> ExitCode {
     );
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
-        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
+        // Standard output closed before the verdict was written: never 0
+        // (a CI gate whose output nobody read is not a pass), as a shell
+        // reports a program killed by SIGPIPE.
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_CLOSED_STDOUT),
         Err(err) => {
             let code = if err.downcast_ref::<config::ConfigError>().is_some()
                 || err.downcast_ref::<UsageError>().is_some()
@@ -413,6 +418,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            // JSON written straight to stdout wraps the io error.
+            || e.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 

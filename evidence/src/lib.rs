@@ -30,7 +30,8 @@ mod test_support;
 /// a program killed by it) instead of a panic and a backtrace. Output
 /// through `println!` panics on a closed pipe; this hook turns exactly that
 /// panic into an exit and leaves every other panic to the default hook. The
-/// status is never 0, so a verdict nobody could read is never a pass.
+/// status is never 0, so a verdict nobody could read is never a pass. Any
+/// other failure to print (a full disk) ends it with one line and status 1.
 pub fn exit_quietly_on_closed_stdout() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -40,8 +41,16 @@ pub fn exit_quietly_on_closed_stdout() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(141);
+        if msg.starts_with("failed printing to stdout") {
+            if msg.contains("Broken pipe") {
+                std::process::exit(141);
+            }
+            // Any other write failure (a full disk): one line, status 1.
+            eprintln!(
+                "error: cannot write to standard output: {}",
+                msg.trim_start_matches("failed printing to stdout: ")
+            );
+            std::process::exit(1);
         }
         default(info);
     }));
