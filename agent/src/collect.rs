@@ -523,10 +523,12 @@ pub struct Contents {
     pub attestations: Vec<evident_evidence::record::AttestationRecord>,
 }
 
-/// Read the findings and attestations of a ledger.
+/// Read the findings and attestations of a ledger that its latest
+/// checkpoint covers (a record no checkpoint signs is left out).
 pub fn contents(ledger: &Ledger) -> Result<Contents, LedgerError> {
     let mut out = Contents::default();
-    for (_, r) in ledger.records()? {
+    let size = ledger.checkpointed_size()?;
+    for (_, r) in ledger.records()?.into_iter().filter(|(i, _)| *i < size) {
         match r {
             Record::Finding(f) => out.findings.push(f),
             Record::Attestation(a) => out.attestations.push(a),
@@ -536,13 +538,19 @@ pub fn contents(ledger: &Ledger) -> Result<Contents, LedgerError> {
     Ok(out)
 }
 
-/// The latest SoA decision per control recorded in the ledger.
+/// The latest SoA decision per control recorded in the ledger and covered
+/// by its latest checkpoint.
 pub fn recorded_decisions(
     ledger: &Ledger,
     at: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<String, evident_policies::soa::Decision>, LedgerError> {
     let mut out = BTreeMap::new();
-    for (_, rec) in ledger.records_of_type("soa_decision")? {
+    let size = ledger.checkpointed_size()?;
+    for (_, rec) in ledger
+        .records_of_type("soa_decision")?
+        .into_iter()
+        .filter(|(i, _)| *i < size)
+    {
         if let Record::SoaDecision(d) = rec {
             if at.is_some_and(|at| d.recorded_at > at) {
                 continue;

@@ -124,7 +124,7 @@ impl Context {
     fn open_existing_ledger(&self, cfg: &Config) -> anyhow::Result<Ledger> {
         let path = self.ledger_path(cfg);
         let missing = !path.exists();
-        Ledger::open_read_only(&path).with_context(|| {
+        let ledger = Ledger::open_read_only(&path).with_context(|| {
             if missing {
                 format!(
                     "cannot open ledger {}: it does not exist (run `evident collect` first, or pass --data-dir)",
@@ -135,7 +135,17 @@ impl Context {
                 // again would not help, and nothing is changed here.
                 format!("cannot open ledger {}", path.display())
             }
-        })
+        })?;
+        // Reports leave out records no checkpoint signs; say so.
+        let (len, size) = (ledger.len()?, ledger.checkpointed_size()?);
+        if len > size {
+            self.say.warn(format_args!(
+                "{} record(s) of {} are not covered by any signed checkpoint and are left out; run `evident verify`",
+                len - size,
+                path.display()
+            ));
+        }
+        Ok(ledger)
     }
 }
 
@@ -475,11 +485,12 @@ pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<
     }
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
+    let size = ledger.checkpointed_size()?;
     let findings: Vec<_> = ledger
         .records()?
         .into_iter()
-        .filter_map(|(_, r)| match r {
-            Record::Finding(f) => Some(f),
+        .filter_map(|(i, r)| match r {
+            Record::Finding(f) if i < size => Some(f),
             _ => None,
         })
         .collect();

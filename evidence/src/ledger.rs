@@ -811,6 +811,13 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The number of leaves the latest checkpoint covers (0 without one).
+    /// Reports read only these: a leaf beyond it is signed by nobody, and
+    /// could have been inserted by anyone able to write the file.
+    pub fn checkpointed_size(&self) -> Result<u64, LedgerError> {
+        Ok(self.latest_checkpoint()?.map_or(0, |c| c.tree_size))
+    }
+
     /// Number of leaves.
     pub fn len(&self) -> Result<u64, LedgerError> {
         let n: i64 = self

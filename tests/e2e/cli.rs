@@ -752,3 +752,76 @@ fn verify_without_key_after_a_rotation_follows_the_chain_from_the_first_key() {
     let o = sb.evident(&["verify"]);
     assert_code(&o, 1);
 }
+
+/// A record inserted after the last checkpoint (the leaves table's triggers
+/// allow inserts) is signed by nobody: the SoA leaves it out and says so,
+/// and `verify` still fails on it.
+#[test]
+fn records_no_checkpoint_covers_are_left_out_of_reports_with_a_warning() {
+    let sb = Sandbox::new();
+    assert_code(&sb.evident(&["collect"]), 0);
+    let controls = |o: &std::process::Output| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["controls"].clone()
+    };
+    let before = sb.evident(&["soa", "--format", "json"]);
+    assert_code(&before, 0);
+    assert!(
+        !stderr(&before).contains("not covered"),
+        "{}",
+        stderr(&before)
+    );
+    // Forge: a copy of every finding with its status flipped and a new id.
+    let ledger = sb.data().join("evidence.db");
+    let forged = {
+        let conn = rusqlite::Connection::open(&ledger).expect("open");
+        let rows: Vec<(String, String, String, Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = 'finding'")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let next: i64 = conn
+            .query_row("SELECT MAX(idx) + 1 FROM leaves", [], |r| r.get(0))
+            .expect("max");
+        for (n, (id, ty, at, hash, record)) in rows.iter().enumerate() {
+            let text = String::from_utf8(record.clone()).expect("utf8");
+            let flipped = if text.contains("\"status\":\"pass\"") {
+                text.replace("\"status\":\"pass\"", "\"status\":\"fail\"")
+            } else {
+                text.replace("\"status\":\"fail\"", "\"status\":\"pass\"")
+                    .replace("\"status\":\"error\"", "\"status\":\"pass\"")
+                    .replace("\"status\":\"not_applicable\"", "\"status\":\"pass\"")
+            };
+            let new_id = format!("{id}-forged");
+            conn.execute(
+                "INSERT INTO leaves (idx, record_id, record_type, recorded_at, leaf_hash, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![next + n as i64, new_id, ty, at, hash, flipped.replace(id.as_str(), &new_id).into_bytes()],
+            )
+            .expect("insert");
+        }
+        rows.len()
+    };
+    assert!(forged > 0);
+    let after = sb.evident(&["soa", "--format", "json"]);
+    assert_code(&after, 0);
+    assert_eq!(
+        controls(&before),
+        controls(&after),
+        "forged records reached the SoA"
+    );
+    assert!(
+        stderr(&after).contains(&format!("{forged} record(s)"))
+            && stderr(&after).contains("not covered by any signed checkpoint"),
+        "{}",
+        stderr(&after)
+    );
+    let drift = sb.evident(&["drift", "--since", "2020-01-01", "--format", "json"]);
+    assert_code(&drift, 0);
+    assert!(
+        !String::from_utf8_lossy(&drift.stdout).contains("-forged"),
+        "forged records reached drift"
+    );
+    assert_code(&sb.evident(&["verify"]), 1);
+}
