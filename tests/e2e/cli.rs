@@ -753,6 +753,9 @@ fn verify_without_key_after_a_rotation_follows_the_chain_from_the_first_key() {
     assert_code(&o, 1);
 }
 
+/// One row of the ledger's `leaves` table: record id, type, time, leaf hash, record.
+type LeafRow = (String, String, String, Vec<u8>, Vec<u8>);
+
 /// A record inserted after the last checkpoint (the leaves table's triggers
 /// allow inserts) is signed by nobody: the SoA leaves it out and says so,
 /// and `verify` still fails on it.
@@ -775,7 +778,7 @@ fn records_no_checkpoint_covers_are_left_out_of_reports_with_a_warning() {
     let ledger = sb.data().join("evidence.db");
     let forged = {
         let conn = rusqlite::Connection::open(&ledger).expect("open");
-        let rows: Vec<(String, String, String, Vec<u8>, Vec<u8>)> = conn
+        let rows: Vec<LeafRow> = conn
             .prepare("SELECT record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = 'finding'")
             .expect("prepare")
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
