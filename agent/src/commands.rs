@@ -189,6 +189,15 @@ pub fn init(ctx: &Context) -> anyhow::Result<u8> {
 pub fn collect(ctx: &Context, fail_on: Option<FailOn>) -> anyhow::Result<u8> {
     ctx.require_format(&[Format::Table, Format::Json, Format::Csv, Format::Markdown])?;
     let cfg = ctx.config()?;
+    // An emptied or truncated configuration must not let a CI gate pass
+    // on a run that checked nothing.
+    if enabled_collectors(&cfg) == 0 {
+        return Err(crate::UsageError(format!(
+            "{}: no collector is enabled, so nothing would be checked; nothing was recorded (see config.example.toml)",
+            ctx.origin
+        ))
+        .into());
+    }
     let agent_id = Context::agent_id(&cfg);
     let (ledger, signer, created) = ctx.open_for_writing(&cfg)?;
     if created {
@@ -679,7 +688,21 @@ pub fn validate(ctx: &Context) -> anyhow::Result<u8> {
         cfg.soa.controls.len(),
         if cfg.soa.controls.len() == 1 { "" } else { "s" }
     );
+    if enabled_collectors(&cfg) == 0 {
+        ctx.say.warn(
+            "no collector is enabled: `evident collect` would check nothing and refuses to run",
+        );
+    }
     Ok(EXIT_OK)
+}
+
+/// How many collector instances the configuration enables.
+fn enabled_collectors(cfg: &Config) -> usize {
+    cfg.collectors
+        .all()
+        .iter()
+        .filter(|(i, _)| i.common().enabled)
+        .count()
 }
 
 /// `evident controls`.

@@ -828,3 +828,36 @@ fn records_no_checkpoint_covers_are_left_out_of_reports_with_a_warning() {
     );
     assert_code(&sb.evident(&["verify"]), 1);
 }
+
+/// An emptied configuration, or one whose collectors are all disabled, is
+/// valid but `collect` refuses it (exit 2, nothing recorded): a CI gate must
+/// not pass on a run that checked nothing.
+#[test]
+fn collect_with_no_enabled_collector_is_refused_and_records_nothing() {
+    let sb = Sandbox::new();
+    let empty = sb.write("empty.toml", "");
+    let disabled = sb.write("disabled.toml", "[[collectors.host]]\nenabled = false\n");
+    for config in [&empty, &disabled] {
+        let o = sb.evident_with(config, &["validate"]);
+        assert_code(&o, 0);
+        assert!(
+            stderr(&o).contains("no collector is enabled"),
+            "{}",
+            stderr(&o)
+        );
+        let o = sb.evident_with(config, &["collect", "--fail-on", "error"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains("nothing would be checked"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!sb.data().join("evidence.db").exists());
+    }
+    // One enabled instance is enough.
+    let one = sb.write(
+        "one.toml",
+        "[[collectors.host]]\nname = \"off\"\nenabled = false\n\n[[collectors.host]]\nname = \"on\"\n",
+    );
+    assert_code(&sb.evident_with(&one, &["collect"]), 0);
+}
