@@ -527,12 +527,14 @@ pub struct Contents {
 /// checkpoint covers (a record no checkpoint signs is left out).
 pub fn contents(ledger: &Ledger) -> Result<Contents, LedgerError> {
     let mut out = Contents::default();
-    let size = ledger.checkpointed_size()?;
-    for (_, r) in ledger.records()?.into_iter().filter(|(i, _)| *i < size) {
-        match r {
-            Record::Finding(f) => out.findings.push(f),
-            Record::Attestation(a) => out.attestations.push(a),
-            _ => {}
+    for (_, r) in ledger.checkpointed_records_of_type("finding")? {
+        if let Record::Finding(f) = r {
+            out.findings.push(f);
+        }
+    }
+    for (_, r) in ledger.checkpointed_records_of_type("attestation")? {
+        if let Record::Attestation(a) = r {
+            out.attestations.push(a);
         }
     }
     Ok(out)
@@ -545,12 +547,7 @@ pub fn recorded_decisions(
     at: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<String, evident_policies::soa::Decision>, LedgerError> {
     let mut out = BTreeMap::new();
-    let size = ledger.checkpointed_size()?;
-    for (_, rec) in ledger
-        .records_of_type("soa_decision")?
-        .into_iter()
-        .filter(|(i, _)| *i < size)
-    {
+    for (_, rec) in ledger.checkpointed_records_of_type("soa_decision")? {
         if let Record::SoaDecision(d) = rec {
             if at.is_some_and(|at| d.recorded_at > at) {
                 continue;

@@ -494,12 +494,11 @@ pub fn drift(ctx: &Context, since: &str, until: Option<&str>) -> anyhow::Result<
     }
     let cfg = ctx.config()?;
     let ledger = ctx.open_existing_ledger(&cfg)?;
-    let size = ledger.checkpointed_size()?;
     let findings: Vec<_> = ledger
-        .records()?
+        .checkpointed_records_of_type("finding")?
         .into_iter()
-        .filter_map(|(i, r)| match r {
-            Record::Finding(f) if i < size => Some(f),
+        .filter_map(|(_, r)| match r {
+            Record::Finding(f) => Some(f),
             _ => None,
         })
         .collect();

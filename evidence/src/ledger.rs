@@ -792,10 +792,29 @@ impl Ledger {
     /// The records whose `record_type` column is `record_type` (e.g.
     /// `soa_decision`), in leaf order: only those rows are read and parsed.
     pub fn records_of_type(&self, record_type: &str) -> Result<Vec<(u64, Record)>, LedgerError> {
+        self.records_of_type_below(record_type, i64::MAX)
+    }
+
+    /// Like [`Ledger::records_of_type`], but only the records the latest
+    /// checkpoint covers (see [`Ledger::checkpointed_size`]): what reports
+    /// read.
+    pub fn checkpointed_records_of_type(
+        &self,
+        record_type: &str,
+    ) -> Result<Vec<(u64, Record)>, LedgerError> {
+        let size = i64::try_from(self.checkpointed_size()?).unwrap_or(i64::MAX);
+        self.records_of_type_below(record_type, size)
+    }
+
+    fn records_of_type_below(
+        &self,
+        record_type: &str,
+        below: i64,
+    ) -> Result<Vec<(u64, Record)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = ?1 ORDER BY idx",
+            "SELECT idx, record_id, record_type, recorded_at, leaf_hash, record FROM leaves WHERE record_type = ?1 AND idx < ?2 ORDER BY idx",
         )?;
-        let mut rows = stmt.query([record_type])?;
+        let mut rows = stmt.query(params![record_type, below])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let leaf = StoredLeaf {
