@@ -44,6 +44,14 @@ const ACCOUNT_BLOCK_ALL: &str = "<PublicAccessBlockConfiguration xmlns=\"http://
 
 const NO_BUCKETS: &str = "<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>abc</ID></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
 
+/// One collection, now, of the stub's account at `url`.
+async fn collect(url: &str) -> Vec<Observation> {
+    AwsCollector::new(settings(url))
+        .collect(chrono::Utc::now())
+        .await
+        .unwrap()
+}
+
 fn one(obs: &[Observation], check: &str) -> (Status, ReasonCode) {
     let f = findings(obs, ACCT, check);
     assert_eq!(f.len(), 1, "{check}: {f:?}");
@@ -69,10 +77,7 @@ async fn each_fault_is_an_error_and_the_run_goes_on() {
             _ => return None,
         })
     });
-    let obs = AwsCollector::new(settings(&s.url))
-        .collect(chrono::Utc::now())
-        .await
-        .unwrap();
+    let obs = collect(&s.url).await;
     assert_eq!(
         obs.len(),
         crate::SOURCES.len(),
@@ -153,10 +158,7 @@ dana,arn:aws:iam::111122223333:user/dana,2020-01-01T00:00:00+00:00,true,no_infor
             _ => return None,
         })
     });
-    let obs = AwsCollector::new(settings(&s.url))
-        .collect(chrono::Utc::now())
-        .await
-        .unwrap();
+    let obs = collect(&s.url).await;
     let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
     let Reading::Ok(report) = &iam.credential_report else {
         panic!("{:?}", iam.credential_report)
@@ -218,10 +220,7 @@ async fn malformed_credential_report_is_an_error() {
             _ => return None,
         })
     });
-    let obs = AwsCollector::new(settings(&s.url))
-        .collect(chrono::Utc::now())
-        .await
-        .unwrap();
+    let obs = collect(&s.url).await;
     assert_eq!(
         one(&obs, "aws_iam_console_users_mfa_enabled"),
         (Status::Error, ReasonCode::AwsMalformedResponse)
@@ -316,10 +315,7 @@ async fn central_root_management_seen_by_a_delegated_administrator() {
                 _ => return None,
             })
         });
-        let obs = AwsCollector::new(settings(&s.url))
-            .collect(chrono::Utc::now())
-            .await
-            .unwrap();
+        let obs = collect(&s.url).await;
         let got = root_verdicts(&obs, ACCT);
         if keys == 0 {
             assert_eq!(
@@ -459,10 +455,7 @@ async fn member_without_the_organization_view_or_denied_is_not_exempt() {
                 _ => return None,
             })
         });
-        let obs = AwsCollector::new(settings(&s.url))
-            .collect(chrono::Utc::now())
-            .await
-            .unwrap();
+        let obs = collect(&s.url).await;
         let got = root_verdicts(&obs, ACCT);
         assert_eq!(got[0], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
         assert_eq!(got[1], (Status::Fail, ReasonCode::AwsRootMfaDisabled));
@@ -500,10 +493,7 @@ async fn authorization_details_without_their_lists_are_an_error_not_a_pass() {
             _ => return None,
         })
     });
-    let obs = AwsCollector::new(settings(&s.url))
-        .collect(chrono::Utc::now())
-        .await
-        .unwrap();
+    let obs = collect(&s.url).await;
     let iam: IamObservation = payload(&obs, "aws.iam", ACCT);
     let Reading::Error(e) = &iam.privileged_users else {
         panic!("{:?}", iam.privileged_users)
